@@ -1,0 +1,674 @@
+// One client after authentication: batches requests, borrows server connections, relays replies, keeps session state.
+
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import type { RouteDecision, RoutingSession } from '../router/policy.js';
+import { ProxyError, readErrorFields, type ServerErrorInfo, SqlState } from './errors.js';
+import { answerLostTransaction, type SessionRoute } from './lost-transaction.js';
+import { Outbox } from './outbox.js';
+import { PreparedStatements, serverNameFor } from './prepared-statements.js';
+import type { Owed } from './reply-queue.js';
+import { writeRequest } from './request-writer.js';
+import type { Pool } from './server/pool.js';
+import { ServerConnectError, type ServerConnection, type ServerSink } from './server/server-connection.js';
+import { PINNING, type StatementClassifier, type StatementInfo, TRACKED_REPORTED } from './session-types.js';
+import { buildSettingsSync } from './settings-sync.js';
+import {
+  backendKeyData,
+  errorResponse,
+  PARSE_COMPLETE,
+  parameterStatus,
+  readyForQuery,
+} from './wire/backend-messages.js';
+import { Backend, Frontend, type TxStatus } from './wire/codes.js';
+import { Disposition, type FrameHandler, Framer } from './wire/framer.js';
+import { buildQuery, readBindHead, readParse, readQuery } from './wire/frontend-messages.js';
+
+/** PgBouncer's client states: CL_ACTIVE with or without a server, CL_WAITING while one is found. */
+export type ClientState = 'login' | 'idle' | 'waiting' | 'active' | 'closed';
+
+export type PoolMode = 'transaction' | 'session';
+
+export interface RouteRequest {
+  kind: 'login' | 'batch';
+  statements: readonly StatementInfo[];
+  session: ClientSession;
+}
+
+export interface SessionRouter {
+  route(req: RouteRequest): Pool | Promise<Pool>;
+}
+
+export interface SessionDeps {
+  clock: () => number;
+  poolMode: PoolMode;
+  classifier: StatementClassifier;
+  router: SessionRouter;
+  log: Logger;
+  maxMessageSize: number;
+  maxPreparedStatements: number;
+  /** Bytes of requests a client may send ahead while it waits for a server. */
+  maxPendingBytes: number;
+  /** Server-side names of statements some server has accepted (shared by all sessions, bounded). */
+  knownStatements: { has(name: string): boolean; add(name: string): void };
+  onClosed(session: ClientSession): void;
+  /** A data connection failed: the topology should look at that instance now. */
+  onServerFailure(instanceId: string, reason: string): void;
+}
+
+interface PendingMessage {
+  type: number;
+  msg: Buffer;
+  /** Classification already computed for routing, reused when the message is sent. */
+  info?: StatementInfo | null;
+}
+
+const DRAIN_SHUTDOWN = new ProxyError(
+  'SHUTDOWN',
+  SqlState.AdminShutdown,
+  'terminating connection due to administrator command',
+  'FATAL',
+);
+
+export class ClientSession implements ServerSink {
+  state: ClientState = 'login';
+  /** The transaction status the client last saw in ReadyForQuery. */
+  txStatus: TxStatus = 'I';
+  /** Why this session keeps its server connection for good (transaction pooling only). */
+  pinReason: string | null = null;
+  /** The server died inside the client's transaction block; we answer until ROLLBACK. */
+  isTxLost = false;
+  /** The server's last words (e.g. 57P01) when it died while the client was between requests. */
+  lostError: Buffer | null = null;
+  readonly settings: Map<string, string>;
+  readonly statements: PreparedStatements;
+  readonly connectedAt: number;
+  server: ServerConnection | null = null;
+  /** Routing state: SET pgroute.target, read-only default, read-your-writes LSN. */
+  readonly routing: RoutingSession = { target: null, isReadOnlyByDefault: false, minLsn: null };
+  /** The last routing decision, for SHOW and logs. */
+  lastRoute: RouteDecision | null = null;
+  private abandon: (() => void) | null = null;
+  private pool: Pool | null = null;
+  private readonly framer: Framer;
+  private readonly toClient = new Outbox();
+  private readonly toServer = new Outbox();
+  private batch: PendingMessage[] = [];
+  private batchBytes = 0;
+  private batchInfo: StatementInfo[] = [];
+  private backlog: PendingMessage[] = [];
+  private backlogBytes = 0;
+  private sawError = false;
+  private skippedError: ServerErrorInfo | null = null;
+  private loginDone: ((err: ServerErrorInfo | null) => void) | null = null;
+  private isDraining = false;
+  private isClientPaused = false;
+  private abortWait: ((err: Error) => void) | null = null;
+
+  constructor(
+    private readonly socket: net.Socket,
+    readonly id: number,
+    readonly user: string,
+    readonly database: string,
+    readonly listener: string,
+    startupSettings: Map<string, string>,
+    readonly cancelKey: { pid: number; secret: number },
+    private readonly deps: SessionDeps,
+  ) {
+    this.settings = new Map(startupSettings);
+    this.routing.isReadOnlyByDefault = isOn(startupSettings.get('default_transaction_read_only'));
+    this.statements = new PreparedStatements(deps.maxPreparedStatements);
+    const clientSide: FrameHandler = {
+      dispose: (type) => this.disposeClient(type),
+      onMessage: (type, msg) => this.onClientMessage(type, msg),
+      onForward: (bytes) => this.toServer.push(bytes),
+    };
+    this.framer = new Framer(clientSide, deps.maxMessageSize);
+    this.connectedAt = deps.clock();
+  }
+
+  /** Finish the login with the parameters a real server reports, then start relaying. */
+  async start(rest: Buffer): Promise<void> {
+    try {
+      const conn = await this.acquire({ kind: 'login', statements: [], session: this });
+      const err = await new Promise<ServerErrorInfo | null>((resolve) => {
+        this.loginDone = resolve;
+        this.attach(conn, []);
+        if (conn.queue.isEmpty) this.finishLogin(null);
+      });
+      if (err) throw new ProxyError('STARTUP_SETTING_REJECTED', err.code, err.message, 'FATAL');
+    } catch (e) {
+      this.fail(asProxyError(e, 'FATAL'));
+      return;
+    }
+    this.socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    this.socket.on('drain', () => this.server?.resume());
+    this.socket.on('error', () => this.onClientGone());
+    this.socket.on('close', () => this.onClientGone());
+    this.socket.resume();
+    if (rest.length > 0) this.onClientData(rest);
+  }
+
+  private finishLogin(err: ServerErrorInfo | null): void {
+    const done = this.loginDone;
+    this.loginDone = null;
+    const conn = this.server!;
+    if (!err) {
+      for (const { name, value } of conn.reported.values()) this.toClient.push(parameterStatus(name, value));
+      this.toClient.push(backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
+      this.toClient.push(readyForQuery('I'));
+      this.toClient.flush(this.socket);
+      this.state = 'active';
+      this.maybeRelease();
+    }
+    done?.(err);
+  }
+
+  /** Client traffic. */
+  private onClientData(chunk: Buffer): void {
+    try {
+      this.framer.push(chunk);
+    } catch (err) {
+      this.fail(
+        new ProxyError(
+          'INVALID_MESSAGE',
+          SqlState.ProtocolViolation,
+          `pgroute: ${(err as Error).message}`,
+          'FATAL',
+        ),
+      );
+      return;
+    }
+    this.flushServer();
+    if (!this.toClient.isEmpty) this.toClient.flush(this.socket);
+  }
+
+  private disposeClient(type: number): Disposition {
+    // COPY data goes straight through while a server is attached; everything else is inspected.
+    return type === Frontend.CopyData && this.server && this.backlog.length === 0
+      ? Disposition.Stream
+      : Disposition.Whole;
+  }
+
+  private onClientMessage(type: number, msg: Buffer): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'waiting' || this.backlog.length > 0) {
+      this.backlog.push({ type, msg });
+      this.backlogBytes += msg.length;
+      if (this.backlogBytes > this.deps.maxPendingBytes) this.pauseClient();
+      return;
+    }
+    this.handle(type, msg);
+  }
+
+  private handle(type: number, msg: Buffer): void {
+    if (type === Frontend.Terminate) {
+      this.close();
+      return;
+    }
+    if (this.server) {
+      this.forward(type, msg);
+      return;
+    }
+    if (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail) {
+      return; // Not in COPY: PostgreSQL ignores these too (postgres.c, "Accept but ignore").
+    }
+    if (type === Frontend.Sync && this.batch.length === 0) {
+      this.toClient.push(readyForQuery(this.txStatus));
+      return;
+    }
+    const info = this.describe(type, msg);
+    if (info) this.batchInfo.push(info);
+    this.batch.push({ type, msg, info });
+    this.batchBytes += msg.length;
+    const isComplete =
+      type === Frontend.Sync ||
+      type === Frontend.Query ||
+      type === Frontend.FunctionCall ||
+      type === Frontend.Flush;
+    if (isComplete || this.batchBytes > this.deps.maxPendingBytes) this.dispatch();
+  }
+
+  /** Classification of the statements a message runs, for routing. */
+  private describe(type: number, msg: Buffer): StatementInfo | null {
+    if (type === Frontend.Query) return this.deps.classifier.classify(readQuery(msg));
+    if (type === Frontend.Parse) return this.deps.classifier.classify(readParse(msg).query);
+    if (type === Frontend.Bind) {
+      const head = readBindHead(msg);
+      const stmt = head.statement ? this.statements.get(head.statement) : undefined;
+      return stmt ? this.deps.classifier.classify(stmt.query) : null;
+    }
+    return null;
+  }
+
+  /** A complete request and no server: find one, then send. */
+  private dispatch(): void {
+    const batch = this.batch;
+    const infos = this.batchInfo;
+    this.batch = [];
+    this.batchInfo = [];
+    this.batchBytes = 0;
+    if (this.isTxLost) {
+      answerLostTransaction(this as SessionRoute, batch, infos, this.toClient);
+      return;
+    }
+    if (this.answerKnownParses(batch)) return;
+    const req: RouteRequest = { kind: 'batch', statements: infos, session: this };
+    let routed: Pool | Promise<Pool>;
+    try {
+      routed = this.deps.router.route(req);
+    } catch (err) {
+      this.failBatch(batch, asProxyError(err, 'ERROR'));
+      return;
+    }
+    if (!(routed instanceof Promise)) {
+      const conn = routed.tryAcquire();
+      if (conn) {
+        this.pool = routed;
+        this.attach(conn, batch);
+        return;
+      }
+    }
+    this.state = 'waiting';
+    this.pauseClient();
+    this.acquire(req, routed).then(
+      (conn) => {
+        if (this.state === 'closed') {
+          this.pool?.release(conn);
+          return;
+        }
+        this.attach(conn, batch);
+        this.flushServer();
+        this.drainBacklog();
+      },
+      (err: unknown) => {
+        if (this.state === 'closed') return;
+        this.state = 'idle';
+        this.failBatch(batch, asProxyError(err, 'ERROR'));
+        this.toClient.flush(this.socket);
+        this.drainBacklog();
+      },
+    );
+  }
+
+  private async acquire(req: RouteRequest, routed?: Pool | Promise<Pool>): Promise<ServerConnection> {
+    const pool = await Promise.resolve(routed ?? this.deps.router.route(req)).finally(() => {
+      this.abandon = null;
+    });
+    this.pool = pool;
+    return await new Promise<ServerConnection>((resolve, reject) => {
+      this.abortWait = reject;
+      pool.acquire().then(resolve, reject);
+    }).finally(() => {
+      this.abortWait = null;
+    });
+  }
+
+  /**
+   * A batch of nothing but Parse (of statements some server already accepted) and Sync/Flush needs no
+   * server: we record the statements and answer ParseComplete ourselves; they are prepared lazily on
+   * the server that first runs them. Besides saving a round trip, this keeps clients that prepare
+   * synchronously while other connections of theirs hold servers (pgbench -M prepared) from deadlocking
+   * on a full pool.
+   */
+  private answerKnownParses(batch: readonly PendingMessage[]): boolean {
+    if (this.txStatus !== 'I') return false;
+    const parses: ReturnType<typeof readParse>[] = [];
+    for (const m of batch) {
+      if (m.type === Frontend.Sync || m.type === Frontend.Flush) continue;
+      if (m.type !== Frontend.Parse) return false;
+      const p = readParse(m.msg);
+      if (p.name === '' || !this.deps.knownStatements.has(serverNameFor(p.query, p.paramTypes))) return false;
+      parses.push(p);
+    }
+    if (parses.length === 0) return false;
+    for (const p of parses) {
+      try {
+        this.statements.define(p.name, p.query, p.paramTypes);
+      } catch {
+        return false; // over the limit: let the normal path report it
+      }
+    }
+    for (const m of batch) {
+      if (m.type === Frontend.Parse) this.toClient.push(PARSE_COMPLETE);
+      else if (m.type === Frontend.Sync) this.toClient.push(readyForQuery(this.txStatus));
+    }
+    return true;
+  }
+
+  /** Answer a batch that could not get a server: one error, then ReadyForQuery per Sync/Query. */
+  private failBatch(batch: PendingMessage[], err: ProxyError): void {
+    this.toClient.push(err.toMessage());
+    for (const m of batch) {
+      if (m.type === Frontend.Sync || m.type === Frontend.Query || m.type === Frontend.FunctionCall) {
+        this.toClient.push(readyForQuery(this.txStatus));
+      }
+    }
+  }
+
+  private drainBacklog(): void {
+    while (this.backlog.length > 0 && this.state !== 'waiting' && this.state !== 'closed') {
+      const m = this.backlog.shift()!;
+      this.backlogBytes -= m.msg.length;
+      this.handle(m.type, m.msg);
+    }
+    this.flushServer();
+    if (!this.toClient.isEmpty) this.toClient.flush(this.socket);
+    if (this.state !== 'waiting') this.resumeClient();
+  }
+
+  private attach(conn: ServerConnection, batch: PendingMessage[]): void {
+    this.server = conn;
+    this.state = this.state === 'login' ? 'login' : 'active';
+    conn.attach(this);
+    const sync = buildSettingsSync(conn.applied, this.settings);
+    if (sync) {
+      conn.queue.push({ kind: 'query', forward: false });
+      this.toServer.push(buildQuery(sync));
+      conn.applied.clear();
+      for (const [k, v] of this.settings) conn.applied.set(k, v);
+    }
+    for (const m of batch) this.forward(m.type, m.msg, m.info);
+    this.flushServer();
+  }
+
+  /** Send one client message to the attached server, renaming prepared statements and recording owed replies. */
+  private forward(type: number, msg: Buffer, known?: StatementInfo | null): void {
+    const r = writeRequest(
+      this.server!,
+      this.statements,
+      this.deps.classifier,
+      this.toServer,
+      type,
+      msg,
+      known,
+    );
+    if (r.kind === 'error') {
+      this.fail(r.error);
+      return;
+    }
+    if (r.info) this.notePin(r.info, r.isExtended);
+    if (r.hasFake) this.emitFakes();
+  }
+
+  /** Transaction pooling cannot move a session that holds server-side state: keep its server. */
+  private notePin(info: StatementInfo, isExtended: boolean): void {
+    if (this.pinReason || this.deps.poolMode === 'session') return;
+    let reason = info.pin && PINNING.has(info.pin) ? info.pin : null;
+    // Session SETs sent with the simple protocol are replayed on other servers; via Parse they pin.
+    if (!reason && isExtended && info.settings.some((s) => !s.isLocal && !s.name.startsWith('pgroute.'))) {
+      reason = 'session-set';
+    }
+    if (reason) {
+      this.pinReason = reason;
+      this.deps.log.info({ event: 'pinned', reason }, 'session pinned to its server connection');
+    }
+  }
+
+  private emitFakes(): void {
+    const fakes: Buffer[] = [];
+    this.server?.queue.takeFakes(fakes);
+    for (const f of fakes) this.toClient.push(f);
+  }
+
+  private flushServer(): void {
+    const conn = this.server;
+    if (!conn || this.toServer.isEmpty) return;
+    if (!this.toServer.flush(conn)) {
+      this.pauseClient();
+      conn.onDrain(() => this.resumeClient());
+    }
+  }
+
+  // ServerSink: replies from the attached server.
+  dispose(type: number): Disposition {
+    if (type !== Backend.DataRow && type !== Backend.CopyData) return Disposition.Whole;
+    const head = this.server?.queue.peek();
+    return head && head.kind === 'query' && !head.forward ? Disposition.Whole : Disposition.Stream;
+  }
+
+  onServerMessage(type: number, msg: Buffer): void {
+    const conn = this.server!;
+    const wasIdle = conn.queue.isEmpty;
+    const action = conn.queue.onServerMessage(type);
+    const completed = action.completed;
+    if (type === Backend.ErrorResponse) {
+      const info = readErrorFields(msg);
+      if (info.severity === 'FATAL' || info.severity === 'PANIC') {
+        // The client connection outlives this server connection: report it as an ERROR.
+        msg = errorResponse({ severity: 'ERROR', code: info.code, message: info.message });
+        this.deps.onServerFailure(conn.instanceId, `server error ${info.code}`);
+        if (wasIdle) {
+          // Nothing was asked: an unsolicited error would break most drivers. Keep it as the
+          // answer to the client's next request (the server is about to close).
+          this.lostError = msg;
+          return;
+        }
+      }
+      this.sawError = true;
+      if (!action.forward) this.skippedError = info;
+    }
+    if (action.failedParse) conn.prepared.delete(action.failedParse);
+    else if (type === Backend.ParseComplete && completed?.kind === 'parse' && completed.serverName) {
+      this.deps.knownStatements.add(completed.serverName);
+    }
+    if (type === Backend.ParameterStatus && action.forward) this.trackReported(conn, msg);
+    if (action.forward && this.state !== 'closed') this.toClient.push(msg);
+    if (completed?.kind === 'query' && completed.settings && !this.sawError)
+      this.applySettings(conn, completed);
+    if (type === Backend.ReadyForQuery) {
+      if (action.forward) this.txStatus = String.fromCharCode(msg[5]!) as TxStatus;
+      this.sawError = false;
+      if (completed?.kind === 'query' && !completed.forward) {
+        const err = this.skippedError;
+        this.skippedError = null;
+        if (this.loginDone) this.finishLogin(err);
+        else if (err) this.deps.log.warn({ event: 'settings-sync-failed', code: err.code }, err.message);
+      }
+    }
+    this.emitFakes();
+    if (type === Backend.ReadyForQuery) this.maybeRelease();
+  }
+
+  onServerBytes(bytes: Buffer): void {
+    if (this.state !== 'closed') this.toClient.push(bytes);
+  }
+
+  onServerChunkEnd(): void {
+    if (this.toClient.isEmpty || this.state === 'closed') return;
+    if (!this.toClient.flush(this.socket)) this.server?.pause();
+  }
+
+  onServerClosed(conn: ServerConnection, error: Error | null): void {
+    const owed = conn.queue.clear();
+    this.pool?.forget(conn);
+    this.server = null;
+    this.deps.onServerFailure(conn.instanceId, error ? error.message : 'connection closed');
+    if (this.loginDone) {
+      this.finishLogin({
+        severity: 'FATAL',
+        code: SqlState.ConnectionFailure,
+        message: 'server closed the connection during login',
+      });
+      return;
+    }
+    if (this.state === 'closed') return;
+    const wasInBlock = this.txStatus !== 'I';
+    const lost = new ProxyError(
+      'SERVER_LOST',
+      SqlState.ConnectionFailure,
+      `pgroute: lost the server connection to ${conn.instanceId}${error ? `: ${error.message}` : ''}`,
+    ).toMessage();
+    if (this.pinReason || this.deps.poolMode === 'session') {
+      // Session state (LISTEN, temp tables, ...) died with the server: the client must reconnect.
+      this.fail(
+        new ProxyError(
+          'SERVER_LOST',
+          SqlState.ConnectionFailure,
+          "pgroute: the server connection holding this session's state was lost",
+          'FATAL',
+        ),
+      );
+      return;
+    }
+    if (owed > 0) {
+      if (!this.sawError) this.toClient.push(this.lostError ?? lost);
+      this.lostError = null;
+    } else if (wasInBlock) {
+      this.lostError ??= lost;
+    }
+    if (wasInBlock) {
+      this.isTxLost = true;
+      this.txStatus = 'E';
+    }
+    for (let i = 0; i < owed; i++) this.toClient.push(readyForQuery(this.txStatus));
+    this.sawError = false;
+    this.state = 'idle';
+    this.toClient.flush(this.socket);
+    this.drainBacklog();
+  }
+
+  private trackReported(conn: ServerConnection, msg: Buffer): void {
+    const nameEnd = msg.indexOf(0, 5);
+    const name = msg.toString('utf8', 5, nameEnd).toLowerCase();
+    if (!TRACKED_REPORTED.has(name)) return;
+    const value = msg.toString('utf8', nameEnd + 1, msg.indexOf(0, nameEnd + 1));
+    this.settings.set(name, value);
+    conn.applied.set(name, value);
+  }
+
+  private applySettings(conn: ServerConnection, entry: Extract<Owed, { kind: 'query' }>): void {
+    for (const s of entry.settings ?? []) {
+      if (s.name === 'all') {
+        this.settings.clear();
+        conn.applied.clear();
+      } else if (s.value === null) {
+        this.settings.delete(s.name);
+        conn.applied.delete(s.name);
+      } else {
+        this.settings.set(s.name, s.value);
+        conn.applied.set(s.name, s.value);
+      }
+    }
+  }
+
+  /** Transaction pooling: the server goes back at ReadyForQuery(I) with nothing owed. */
+  private maybeRelease(): void {
+    const conn = this.server;
+    if (!conn || this.loginDone) return;
+    const canRelease =
+      this.state === 'closed' ||
+      (this.state !== 'login' && this.deps.poolMode === 'transaction' && !this.pinReason);
+    if (!canRelease || !conn.queue.isEmpty || conn.txStatus !== 'I') return;
+    // Replies still buffered for the client go out before the server can serve anyone else.
+    if (!this.toClient.isEmpty && this.state !== 'closed') this.toClient.flush(this.socket);
+    conn.detach(this.deps.clock());
+    this.server = null;
+    this.pool!.release(conn);
+    if (this.state !== 'closed') this.state = 'idle';
+    if (this.isDraining && this.state === 'idle') this.fail(DRAIN_SHUTDOWN);
+  }
+
+  /** Called by a router holding this session's request, so a cancel or a disconnect can end the wait. */
+  onAbandon(fn: () => void): void {
+    this.abandon = fn;
+  }
+
+  /** Cancel what this client is running (CancelRequest from another connection). */
+  cancel(sendCancel: (host: string, port: number, pid: number, secret: number) => void): void {
+    if (this.server) {
+      sendCancel(this.server.host, this.server.port, this.server.backendPid, this.server.backendSecret);
+    } else if (this.abandon) {
+      const a = this.abandon;
+      this.abandon = null;
+      a();
+    } else if (this.abortWait) {
+      this.abortWait(
+        new ProxyError('CANCELED', SqlState.QueryCanceled, 'canceling statement due to user request'),
+      );
+    }
+  }
+
+  /** Graceful shutdown: idle clients leave now, the others after their transaction. */
+  drain(): void {
+    this.isDraining = true;
+    if (this.state === 'idle' && !this.server) this.fail(DRAIN_SHUTDOWN);
+  }
+
+  private pauseClient(): void {
+    if (!this.isClientPaused) {
+      this.isClientPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  private resumeClient(): void {
+    if (this.isClientPaused && this.state !== 'waiting') {
+      this.isClientPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Send a final error and close. */
+  fail(err: ProxyError): void {
+    if (this.state === 'closed') return;
+    this.toClient.push(err.toMessage());
+    this.toClient.flush(this.socket);
+    this.socket.end();
+    this.close();
+  }
+
+  /** Close the client; its server goes back to the pool if clean, else it is closed. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.abandon?.();
+    this.abandon = null;
+    this.abortWait?.(new ProxyError('CLIENT_GONE', SqlState.ConnectionFailure, 'client left'));
+    const conn = this.server;
+    if (conn) {
+      const isReusable =
+        conn.queue.isEmpty &&
+        conn.txStatus === 'I' &&
+        !this.pinReason &&
+        this.deps.poolMode === 'transaction';
+      if (isReusable) this.maybeRelease();
+      else {
+        // Session state (pins, session mode) or an unfinished transaction: do not hand it to anyone else.
+        conn.detach(this.deps.clock());
+        this.server = null;
+        conn.isBroken = true;
+        this.pool?.release(conn);
+      }
+    }
+    if (!this.socket.destroyed) this.socket.end();
+    this.deps.onClosed(this);
+  }
+
+  private onClientGone(): void {
+    if (this.state === 'closed') return;
+    this.close();
+    this.socket.destroy();
+  }
+}
+
+function isOn(v: string | undefined): boolean {
+  return v !== undefined && ['on', 'true', 'yes', '1'].includes(v.toLowerCase());
+}
+
+function asProxyError(err: unknown, severity: 'ERROR' | 'FATAL'): ProxyError {
+  if (err instanceof ProxyError) {
+    return err.severity === severity
+      ? err
+      : new ProxyError(err.code, err.sqlState, err.message, severity, err.detail, err.hint);
+  }
+  if (err instanceof ServerConnectError) {
+    return new ProxyError(
+      err.code,
+      err.sqlState ?? SqlState.ConnectionFailure,
+      err.sqlState ? err.message : `pgroute: ${err.message}`,
+      severity,
+    );
+  }
+  return new ProxyError('INTERNAL', SqlState.InternalError, `pgroute: ${(err as Error).message}`, severity);
+}

@@ -1,0 +1,183 @@
+// One listening socket: accepts clients, enforces connection and auth-time limits, hands them to sessions, drains.
+
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type tls from 'node:tls';
+import type { Logger } from 'pino';
+import type { CancelRegistry } from './cancel-registry.js';
+import { ClientSession, type SessionDeps } from './client-session.js';
+import { runClientStartup, type UserEntry } from './client-startup.js';
+import { ProxyError, SqlState } from './errors.js';
+
+export type ListenerMode = 'auto' | 'rw' | 'ro' | 'r';
+
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  mode: ListenerMode;
+  maxClients: number;
+  authTimeoutMs: number;
+}
+
+export interface ListenerDeps {
+  log: Logger;
+  findUser(name: string): UserEntry | undefined;
+  tls(): { context: tls.SecureContext; isRequired: boolean } | null;
+  sessionDeps(mode: ListenerMode): Omit<SessionDeps, 'onClosed' | 'log'>;
+  /** Shared by every listener: a cancel may arrive on any port. */
+  cancels: CancelRegistry<ClientSession>;
+  clientCount(): number;
+  onSession(session: ClientSession, isOpen: boolean): void;
+  nextClientId(): number;
+}
+
+const MOCK_SECRET = randomBytes(32);
+
+export class Listener {
+  private server: net.Server | null = null;
+  readonly sessions = new Set<ClientSession>();
+  private readonly pending = new Set<net.Socket>();
+  authFailures = 0;
+
+  constructor(
+    readonly options: ListenerOptions,
+    private readonly deps: ListenerDeps,
+  ) {}
+
+  get name(): string {
+    return `${this.options.mode}@${this.options.host}:${this.port}`;
+  }
+
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : this.options.port;
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.accept(s));
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject);
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    socket.on('error', () => socket.destroy());
+    if (this.deps.clientCount() >= this.options.maxClients) {
+      socket.end(
+        new ProxyError(
+          'TOO_MANY_CLIENTS',
+          SqlState.TooManyConnections,
+          'sorry, too many clients already',
+          'FATAL',
+        ).toMessage(),
+      );
+      return;
+    }
+    this.pending.add(socket);
+    const timer = setTimeout(() => {
+      // PostgreSQL closes silently when authentication_timeout expires; we say why first.
+      socket.end(
+        new ProxyError(
+          'AUTH_TIMEOUT',
+          SqlState.ConnectionFailure,
+          'pgroute: authentication timed out',
+          'FATAL',
+        ).toMessage(),
+      );
+      setTimeout(() => socket.destroy(), 100).unref();
+    }, this.options.authTimeoutMs);
+    runClientStartup(socket, {
+      findUser: (n) => this.deps.findUser(n),
+      tls: this.deps.tls(),
+      onCancel: (pid, secret) => this.deps.cancels.cancel(pid, secret),
+      mockSecret: MOCK_SECRET,
+    }).then(
+      (outcome) => {
+        clearTimeout(timer);
+        this.pending.delete(socket);
+        if (outcome.kind === 'cancel') {
+          socket.end();
+          return;
+        }
+        const id = this.deps.nextClientId();
+        const log = this.deps.log.child({
+          client: id,
+          user: outcome.user.name,
+          database: outcome.database,
+          listener: this.name,
+        });
+        let session: ClientSession | null = null;
+        const holder: { session: ClientSession | null } = { session: null };
+        const key = this.deps.cancels.issue({
+          cancel: (send) => holder.session?.cancel(send),
+        } as ClientSession);
+        session = new ClientSession(
+          outcome.socket as net.Socket,
+          id,
+          outcome.user.name,
+          outcome.database,
+          this.name,
+          outcome.params,
+          key,
+          {
+            ...this.deps.sessionDeps(this.options.mode),
+            log,
+            onClosed: (s) => {
+              this.sessions.delete(s);
+              this.deps.cancels.remove(key);
+              this.deps.onSession(s, false);
+            },
+          },
+        );
+        holder.session = session;
+        this.sessions.add(session);
+        this.deps.onSession(session, true);
+        log.debug({ event: 'client-connected' }, 'client connected');
+        void session.start(outcome.rest);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        this.pending.delete(socket);
+        if (err instanceof ProxyError && err.code === 'AUTH_FAILED') {
+          this.authFailures++;
+          this.deps.log.warn({ event: 'auth-failed', listener: this.name }, err.message);
+        } else if (err instanceof ProxyError) {
+          this.deps.log.info({ event: 'startup-rejected', code: err.code, listener: this.name }, err.message);
+        }
+      },
+    );
+  }
+
+  /** Stop accepting; existing clients go on. */
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      for (const s of this.pending) s.destroy();
+    });
+  }
+
+  /** Ask every session to leave at its next idle point. */
+  drain(): void {
+    for (const s of this.sessions) s.drain();
+  }
+
+  destroyAll(): void {
+    for (const s of this.sessions)
+      s.fail(
+        new ProxyError(
+          'SHUTDOWN',
+          SqlState.AdminShutdown,
+          'terminating connection due to administrator command',
+          'FATAL',
+        ),
+      );
+  }
+}

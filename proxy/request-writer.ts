@@ -1,0 +1,179 @@
+// Writes one client message to a server connection: renames prepared statements, prepares them lazily, records owed replies.
+
+import { ProxyError, SqlState } from './errors.js';
+import type { Outbox } from './outbox.js';
+import { type PreparedStatements, TooManyStatementsError } from './prepared-statements.js';
+import type { ServerConnection } from './server/server-connection.js';
+import type { StatementClassifier, StatementInfo } from './session-types.js';
+import { CLOSE_COMPLETE, PARSE_COMPLETE } from './wire/backend-messages.js';
+import { Frontend } from './wire/codes.js';
+import {
+  buildParse,
+  buildTarget,
+  readBindHead,
+  readParse,
+  readQuery,
+  readTarget,
+  rebuildBind,
+} from './wire/frontend-messages.js';
+
+export type WriteResult =
+  | {
+      kind: 'ok';
+      /** The statement the message runs, when it carries SQL (Query, Parse). */
+      info: StatementInfo | null;
+      isExtended: boolean;
+      /** A reply was queued that the proxy answers itself: flush it if it is at the head. */
+      hasFake: boolean;
+    }
+  | { kind: 'error'; error: ProxyError };
+
+const OK_NONE: WriteResult = { kind: 'ok', info: null, isExtended: false, hasFake: false };
+
+/**
+ * Server-side statement names are content hashes shared by all clients; a statement the server
+ * connection lacks is prepared just before its first Bind or Describe, and its ParseComplete hidden.
+ */
+export function writeRequest(
+  conn: ServerConnection,
+  statements: PreparedStatements,
+  classifier: StatementClassifier,
+  out: Outbox,
+  type: number,
+  msg: Buffer,
+  known?: StatementInfo | null,
+): WriteResult {
+  const q = conn.queue;
+  switch (type) {
+    case Frontend.Parse: {
+      const p = readParse(msg);
+      const info = known ?? classifier.classify(p.query);
+      if (p.name === '') {
+        q.push({ kind: 'parse', forward: true, serverName: null });
+        out.push(msg);
+        return { kind: 'ok', info, isExtended: true, hasFake: false };
+      }
+      let stmt: ReturnType<PreparedStatements['define']>;
+      try {
+        stmt = statements.define(p.name, p.query, p.paramTypes);
+      } catch (err) {
+        if (err instanceof TooManyStatementsError) {
+          return {
+            kind: 'error',
+            error: new ProxyError(err.code, SqlState.ProgramLimitExceeded, err.message, 'FATAL'),
+          };
+        }
+        throw err;
+      }
+      if (conn.prepared.has(stmt.serverName)) {
+        touch(conn.prepared, stmt.serverName);
+        q.push({ kind: 'fake', reply: PARSE_COMPLETE });
+        return { kind: 'ok', info, isExtended: true, hasFake: true };
+      }
+      prepareOn(conn, out, stmt.serverName, stmt.query, stmt.paramTypes, true);
+      return { kind: 'ok', info, isExtended: true, hasFake: false };
+    }
+    case Frontend.Bind: {
+      const head = readBindHead(msg);
+      const stmt = head.statement ? statements.get(head.statement) : undefined;
+      if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
+      q.push({ kind: 'bind' });
+      // Unnamed or unknown statements go as they are: the server reports 26000 itself.
+      out.push(stmt ? rebuildBind(msg, head, stmt.serverName) : msg);
+      return OK_NONE;
+    }
+    case Frontend.Describe: {
+      const t = readTarget(msg);
+      if (t.target === 'P') {
+        q.push({ kind: 'describe-portal' });
+        out.push(msg);
+        return OK_NONE;
+      }
+      const stmt = t.name ? statements.get(t.name) : undefined;
+      if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
+      q.push({ kind: 'describe-statement', forward: true });
+      out.push(stmt ? buildTarget(Frontend.Describe, 'S', stmt.serverName) : msg);
+      return OK_NONE;
+    }
+    case Frontend.Close: {
+      const t = readTarget(msg);
+      if (t.target === 'S' && t.name !== '') {
+        // The server-side statement is shared and cached; only the client's name goes away.
+        statements.delete(t.name);
+        q.push({ kind: 'fake', reply: CLOSE_COMPLETE });
+        return { kind: 'ok', info: null, isExtended: true, hasFake: true };
+      }
+      q.push({ kind: 'close', forward: true });
+      out.push(msg);
+      return OK_NONE;
+    }
+    case Frontend.Query: {
+      const info = known ?? classifier.classify(readQuery(msg));
+      const settings = info.settings.filter((s) => !s.isLocal && !s.name.startsWith('pgroute.'));
+      q.push(
+        settings.length > 0 ? { kind: 'query', forward: true, settings } : { kind: 'query', forward: true },
+      );
+      out.push(msg);
+      return { kind: 'ok', info, isExtended: false, hasFake: false };
+    }
+    case Frontend.Execute:
+      q.push({ kind: 'execute' });
+      break;
+    case Frontend.Sync:
+      q.push({ kind: 'sync' });
+      break;
+    case Frontend.FunctionCall:
+      q.push({ kind: 'function-call' });
+      break;
+    case Frontend.Flush:
+    case Frontend.CopyData:
+    case Frontend.CopyDone:
+    case Frontend.CopyFail:
+      break;
+    default:
+      return {
+        kind: 'error',
+        error: new ProxyError(
+          'UNKNOWN_MESSAGE',
+          SqlState.ProtocolViolation,
+          `invalid frontend message type ${type}`,
+          'FATAL',
+        ),
+      };
+  }
+  out.push(msg);
+  return OK_NONE;
+}
+
+function ensurePrepared(
+  conn: ServerConnection,
+  out: Outbox,
+  serverName: string,
+  query: string,
+  paramTypes: Buffer,
+): void {
+  if (conn.prepared.has(serverName)) {
+    touch(conn.prepared, serverName);
+    return;
+  }
+  prepareOn(conn, out, serverName, query, paramTypes, false);
+}
+
+function prepareOn(
+  conn: ServerConnection,
+  out: Outbox,
+  serverName: string,
+  query: string,
+  paramTypes: Buffer,
+  isForwarded: boolean,
+): void {
+  conn.queue.push({ kind: 'parse', forward: isForwarded, serverName });
+  out.push(buildParse(serverName, query, paramTypes));
+  conn.prepared.set(serverName, true);
+}
+
+/** Least recently used first: re-insert on use. */
+function touch(m: Map<string, true>, key: string): void {
+  m.delete(key);
+  m.set(key, true);
+}

@@ -1,0 +1,55 @@
+// Owns every pool, keyed by (instance, user, database); creates them on demand and retires them with their instance.
+
+import { Pool, type PoolKey, type PoolOptions } from './pool.js';
+import type { ServerConnection } from './server-connection.js';
+
+export class PoolRegistry {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(
+    private options: PoolOptions,
+    private readonly connect: (key: PoolKey) => Promise<ServerConnection>,
+    private readonly clock: () => number,
+  ) {}
+
+  get(instanceId: string, host: string, port: number, user: string, database: string): Pool {
+    const id = `${instanceId}\0${user}\0${database}`;
+    let pool = this.pools.get(id);
+    if (!pool) {
+      pool = new Pool({ instanceId, host, port, user, database }, this.options, this.connect, this.clock);
+      this.pools.set(id, pool);
+    }
+    return pool;
+  }
+
+  all(): Pool[] {
+    return [...this.pools.values()];
+  }
+
+  reconfigure(options: PoolOptions): void {
+    this.options = options;
+    for (const p of this.pools.values()) p.reconfigure(options);
+  }
+
+  /** The instance left the topology: close its idle connections now, the rest as they are released. */
+  retire(instanceId: string): void {
+    for (const [id, pool] of this.pools) {
+      if (pool.key.instanceId !== instanceId) continue;
+      pool.close();
+      this.pools.delete(id);
+    }
+  }
+
+  /** The instance is unreachable: drop idle connections, which are dead or soon will be. */
+  dropIdle(instanceId: string): void {
+    for (const pool of this.pools.values()) if (pool.key.instanceId === instanceId) pool.evictAll();
+  }
+
+  evict(): void {
+    for (const p of this.pools.values()) p.evict();
+  }
+
+  closeAll(): void {
+    for (const p of this.pools.values()) p.close();
+  }
+}

@@ -1,0 +1,45 @@
+// Types shared by the client session and the parts it depends on (router, classifier), without their implementations.
+
+/** A session setting changed by SET/RESET (null value = RESET); names lower-case. */
+export interface SettingChange {
+  name: string;
+  value: string | null;
+  isLocal: boolean;
+}
+
+/** What the session needs to know about one statement (a subset of the router's classification). */
+export interface StatementInfo {
+  target: 'primary' | 'any';
+  reason: string;
+  pin: string | null;
+  settings: readonly SettingChange[];
+  hint: 'primary' | 'standby' | 'any' | null;
+  txEffects: readonly ({ kind: string; readOnly?: boolean | null } | null)[];
+}
+
+export interface StatementClassifier {
+  classify(sql: string): StatementInfo;
+}
+
+/** Reported parameters a client may change with SET and that we can replay with set_config. */
+export const TRACKED_REPORTED = new Set([
+  'application_name',
+  'client_encoding',
+  'datestyle',
+  'intervalstyle',
+  'timezone',
+  'standard_conforming_strings',
+  'default_transaction_read_only',
+]);
+
+/** Pin reasons that survive a change of server connection only by staying on it. */
+export const PINNING = new Set([
+  'listen',
+  'sql-prepare',
+  'temp-table',
+  'advisory-lock',
+  'cursor-with-hold',
+  'set-role',
+  'set-session-authorization',
+  'load',
+]);

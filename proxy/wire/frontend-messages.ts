@@ -1,0 +1,75 @@
+// Reads and rewrites the frontend messages that carry prepared-statement names (Parse, Bind, Describe, Close, Query).
+
+import { Frontend } from './codes.js';
+import { MessageReader, MessageWriter } from './writer.js';
+
+export interface ParseMessage {
+  name: string;
+  query: string;
+  /** int16 count + int32 OIDs, kept raw: we only ever copy them. */
+  paramTypes: Buffer;
+}
+
+export function readParse(msg: Buffer): ParseMessage {
+  const r = new MessageReader(msg, 5);
+  const name = r.cstring();
+  const query = r.cstring();
+  const paramTypes = r.rest();
+  return { name, query, paramTypes };
+}
+
+export function buildParse(name: string, query: string, paramTypes: Buffer): Buffer {
+  return new MessageWriter().cstring(name).cstring(query).raw(paramTypes).finish(Frontend.Parse);
+}
+
+export interface BindHead {
+  portal: string;
+  statement: string;
+  /** Offset of the first byte after the statement name: formats, parameters and result formats. */
+  restOffset: number;
+}
+
+export function readBindHead(msg: Buffer): BindHead {
+  const r = new MessageReader(msg, 5);
+  const portal = r.cstring();
+  const statement = r.cstring();
+  return { portal, statement, restOffset: r.pos };
+}
+
+/** The same Bind with another statement name; parameters are copied verbatim. */
+export function rebuildBind(msg: Buffer, head: BindHead, statement: string): Buffer {
+  return new MessageWriter()
+    .cstring(head.portal)
+    .cstring(statement)
+    .raw(msg.subarray(head.restOffset))
+    .finish(Frontend.Bind);
+}
+
+/** Describe and Close share a layout: 'S' (statement) or 'P' (portal), then a name. */
+export interface TargetMessage {
+  target: 'S' | 'P';
+  name: string;
+}
+
+export function readTarget(msg: Buffer): TargetMessage {
+  const r = new MessageReader(msg, 5);
+  const t = r.int8();
+  const name = r.cstring();
+  return { target: t === 0x53 ? 'S' : 'P', name };
+}
+
+export function buildTarget(type: number, target: 'S' | 'P', name: string): Buffer {
+  return new MessageWriter().int8(target.charCodeAt(0)).cstring(name).finish(type);
+}
+
+export function readQuery(msg: Buffer): string {
+  return new MessageReader(msg, 5).cstring();
+}
+
+export const SYNC = Buffer.from([Frontend.Sync, 0, 0, 0, 4]);
+export const FLUSH = Buffer.from([Frontend.Flush, 0, 0, 0, 4]);
+export const TERMINATE = Buffer.from([Frontend.Terminate, 0, 0, 0, 4]);
+
+export function buildQuery(sql: string): Buffer {
+  return new MessageWriter().cstring(sql).finish(Frontend.Query);
+}

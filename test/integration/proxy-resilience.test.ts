@@ -1,0 +1,105 @@
+// The proxy survives clients that vanish and servers that die, and reports both as PostgreSQL would.
+
+import net from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedCluster } from '../harness/cluster.js';
+import { startTestProxy, type TestProxy } from '../harness/proxy.js';
+
+let tp: TestProxy;
+const cluster = sharedCluster();
+
+beforeAll(async () => {
+  tp = await startTestProxy(cluster, { pool: { size: 2 } });
+});
+
+afterAll(async () => {
+  await tp.stop();
+});
+
+async function connect(): Promise<pg.Client> {
+  const c = new pg.Client(tp.params({ mode: 'rw' }));
+  c.on('error', () => {});
+  await c.connect();
+  return c;
+}
+
+describe('resilience', () => {
+  it('survives a client that vanishes mid-query, and does not reuse its busy server connection', async () => {
+    const c = await connect();
+    const q = c.query("SELECT pg_sleep(1), 'late'").catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 200));
+    (c as unknown as { connection: { stream: net.Socket } }).connection.stream.destroy();
+    await q;
+    // Both pool slots must still serve fresh clients correctly.
+    const clients = await Promise.all([connect(), connect(), connect()]);
+    const rs = await Promise.all(clients.map((x, i) => x.query('SELECT $1::int AS i', [i])));
+    for (const [i, r] of rs.entries()) expect(r.rows[0].i).toBe(i);
+    await Promise.all(clients.map((x) => x.end()));
+  });
+
+  it('reports a killed server connection as an error and keeps the client connection open', async () => {
+    const c = await connect();
+    try {
+      await c.query('BEGIN');
+      const { rows } = await c.query('SELECT pg_backend_pid() AS pid');
+      await cluster.query('pg0', 'SELECT pg_terminate_backend($1)', [rows[0].pid]);
+      // The transaction died with its server: PostgreSQL would say 57P01; then the block is aborted.
+      await expect(c.query('SELECT 1')).rejects.toMatchObject({
+        code: expect.stringMatching(/^(57P01|08006)$/),
+      });
+      await expect(c.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+      await c.query('ROLLBACK');
+      const r = await c.query('SELECT 2 AS two');
+      expect(r.rows[0].two).toBe(2);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('answers garbage before startup with a protocol error and stays up', async () => {
+    const reply = await new Promise<Buffer>((resolve) => {
+      const s = net.connect(tp.params({ mode: 'rw' }).port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      s.on('data', (d) => chunks.push(d));
+      s.on('close', () => resolve(Buffer.concat(chunks)));
+      s.on('connect', () => s.write(Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3, 4])));
+    });
+    expect(reply[0]).toBe(0x45); // ErrorResponse
+    expect(reply.toString('latin1')).toContain('08P01');
+    const c = await connect();
+    expect((await c.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    await c.end();
+  });
+
+  it('rejects an oversized message with 08P01 and closes only that client', async () => {
+    const small = await startTestProxy(cluster, { limits: { maxMessageSize: 4096 } });
+    try {
+      const c = new pg.Client(small.params({ mode: 'rw' }));
+      c.on('error', () => {});
+      await c.connect();
+      await expect(c.query(`SELECT '${'x'.repeat(10_000)}'`)).rejects.toMatchObject({ code: '08P01' });
+      const d = new pg.Client(small.params({ mode: 'rw' }));
+      await d.connect();
+      expect((await d.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+      await d.end();
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it('times out a client that never finishes authenticating', async () => {
+    const slow = await startTestProxy(cluster, { limits: { authTimeout: '300ms' } });
+    try {
+      const closed = await new Promise<string>((resolve) => {
+        const s = net.connect(slow.params({ mode: 'rw' }).port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        s.on('data', (d) => chunks.push(d));
+        s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      });
+      expect(closed).toContain('authentication timed out');
+    } finally {
+      await slow.stop();
+    }
+  });
+});
