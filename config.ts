@@ -174,6 +174,12 @@ const configSchema = z.strictObject({
       maxPendingBytes: size('1MiB'),
     })
     .prefault({}),
+  admin: z
+    .strictObject({
+      /** Configured users allowed into the admin console (`psql -d pgroute`). */
+      users: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
   http: z
     .strictObject({
       host: z.string().default('127.0.0.1'),
@@ -197,6 +203,12 @@ const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
+/** Cross-field checks zod's per-field schema cannot express. */
+function checkReferences(c: Config): string[] {
+  const names = new Set(c.users.map((u) => u.name));
+  return c.admin.users.filter((u) => !names.has(u)).map((u) => `  admin.users: "${u}" is not one of users[].name`);
+}
+
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
 }
@@ -208,6 +220,8 @@ export function validateConfig(input: unknown): Readonly<Config> {
     const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
+  const problems = checkReferences(r.data);
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   return deepFreeze(r.data);
 }
 

@@ -16,6 +16,7 @@ import { Listener, type ListenerMode } from './proxy/listener.js';
 import { PoolRegistry } from './proxy/server/pool-registry.js';
 import { ServerConnection } from './proxy/server/server-connection.js';
 import type { StatementClassifier } from './proxy/session-types.js';
+import { ProxyStats } from './proxy/stats.js';
 import { TopologyRouter } from './proxy/topology-router.js';
 import { Classifier } from './router/classify.js';
 
@@ -26,6 +27,9 @@ export interface RunningProxy {
   readonly pools: PoolRegistry;
   readonly router: TopologyRouter;
   readonly sessions: ReadonlySet<ClientSession>;
+  readonly stats: ProxyStats;
+  readonly classifier: StatementClassifier & { cacheHits?: number; cacheMisses?: number };
+  readonly startedAt: number;
   /** Port of the listener with this mode (the first one), for tests and the demo. */
   portOf(mode: ListenerMode): number;
   /** Graceful: stop accepting, let transactions finish (up to shutdown.timeout), close. */
@@ -73,6 +77,7 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
   const log = opts.log ?? createLogger(config);
   const clock = opts.clock ?? Date.now;
   const users = buildUserDirectory(config);
+  const stats = new ProxyStats();
   const firstWithPassword = config.users.find((u) => u.password !== null);
 
   const sources: EndpointSource[] = [...(opts.sources ?? [])];
@@ -132,7 +137,7 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
       primaryWaitTimeoutMs: config.routing.primaryWaitTimeout,
       maxHeld: config.pool.maxWaiting,
     },
-    { onRouted: () => {}, onHeld: () => {} },
+    { onRouted: (listener, d) => stats.countRouted(listener, d.role, d.instanceId, d.reason), onHeld: () => {} },
   );
 
   // Instances that leave the topology take their pools with them; failed ones lose their idle connections.
@@ -175,6 +180,8 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
     maxPreparedStatements: config.limits.maxPreparedStatements,
     maxPendingBytes: config.limits.maxPendingBytes,
     knownStatements,
+    stats,
+    monotonic: () => performance.now(),
     onServerFailure: (instanceId, reason) => discovery.reportFailure(instanceId, reason),
   });
 
@@ -197,6 +204,7 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
           cancels,
           clientCount: () => sessions.size,
           onSession: (s, isOpen) => (isOpen ? sessions.add(s) : sessions.delete(s)),
+          onAuthFailure: () => stats.authFailures++,
           nextClientId: () => nextClientId++,
         },
       ),
@@ -238,6 +246,9 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
     pools,
     router,
     sessions,
+    stats,
+    classifier,
+    startedAt: clock(),
     portOf: (mode) => {
       const l = listeners.find((x) => x.options.mode === mode);
       if (!l) throw new Error(`no listener with mode ${mode}`);

@@ -7,6 +7,7 @@ import { ProxyError, readErrorFields, type ServerErrorInfo, SqlState } from './e
 import { answerLostTransaction, type SessionRoute } from './lost-transaction.js';
 import { Outbox } from './outbox.js';
 import { PreparedStatements, serverNameFor } from './prepared-statements.js';
+import type { ProxyStats } from './stats.js';
 import type { Owed } from './reply-queue.js';
 import { writeRequest } from './request-writer.js';
 import type { Pool } from './server/pool.js';
@@ -49,6 +50,9 @@ export interface SessionDeps {
   maxPreparedStatements: number;
   /** Bytes of requests a client may send ahead while it waits for a server. */
   maxPendingBytes: number;
+  stats: ProxyStats;
+  /** Monotonic milliseconds with sub-millisecond precision (performance.now), for durations. */
+  monotonic: () => number;
   /** Server-side names of statements some server has accepted (shared by all sessions, bounded). */
   knownStatements: { has(name: string): boolean; add(name: string): void };
   onClosed(session: ClientSession): void;
@@ -89,6 +93,8 @@ export class ClientSession implements ServerSink {
   /** The last routing decision, for SHOW and logs. */
   lastRoute: RouteDecision | null = null;
   private abandon: (() => void) | null = null;
+  /** When the current request went to a server (monotonic ms), for the duration histogram. */
+  private requestStartedAt = 0;
   private pool: Pool | null = null;
   private readonly framer: Framer;
   private readonly toClient = new Outbox();
@@ -157,15 +163,21 @@ export class ClientSession implements ServerSink {
       for (const { name, value } of conn.reported.values()) this.toClient.push(parameterStatus(name, value));
       this.toClient.push(backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
       this.toClient.push(readyForQuery('I'));
-      this.toClient.flush(this.socket);
+      this.flushClient();
       this.state = 'active';
       this.maybeRelease();
     }
     done?.(err);
   }
 
+  private flushClient(): boolean {
+    this.deps.stats.bytesToClients += this.toClient.bytes;
+    return this.toClient.flush(this.socket);
+  }
+
   /** Client traffic. */
   private onClientData(chunk: Buffer): void {
+    this.deps.stats.bytesFromClients += chunk.length;
     try {
       this.framer.push(chunk);
     } catch (err) {
@@ -180,7 +192,7 @@ export class ClientSession implements ServerSink {
       return;
     }
     this.flushServer();
-    if (!this.toClient.isEmpty) this.toClient.flush(this.socket);
+    if (!this.toClient.isEmpty) this.flushClient();
   }
 
   private disposeClient(type: number): Disposition {
@@ -252,7 +264,11 @@ export class ClientSession implements ServerSink {
       answerLostTransaction(this as SessionRoute, batch, infos, this.toClient);
       return;
     }
-    if (this.answerKnownParses(batch)) return;
+    if (this.answerKnownParses(batch)) {
+      this.deps.stats.answeredLocally++;
+      return;
+    }
+    this.requestStartedAt = this.deps.monotonic();
     const req: RouteRequest = { kind: 'batch', statements: infos, session: this };
     let routed: Pool | Promise<Pool>;
     try {
@@ -273,6 +289,9 @@ export class ClientSession implements ServerSink {
     this.pauseClient();
     this.acquire(req, routed).then(
       (conn) => {
+        const now = this.deps.monotonic();
+        this.deps.stats.poolWait.observe((now - this.requestStartedAt) / 1000);
+        this.requestStartedAt = now;
         if (this.state === 'closed') {
           this.pool?.release(conn);
           return;
@@ -285,7 +304,7 @@ export class ClientSession implements ServerSink {
         if (this.state === 'closed') return;
         this.state = 'idle';
         this.failBatch(batch, asProxyError(err, 'ERROR'));
-        this.toClient.flush(this.socket);
+        this.flushClient();
         this.drainBacklog();
       },
     );
@@ -338,6 +357,7 @@ export class ClientSession implements ServerSink {
 
   /** Answer a batch that could not get a server: one error, then ReadyForQuery per Sync/Query. */
   private failBatch(batch: PendingMessage[], err: ProxyError): void {
+    this.deps.stats.countError(err.sqlState, 'proxy');
     this.toClient.push(err.toMessage());
     for (const m of batch) {
       if (m.type === Frontend.Sync || m.type === Frontend.Query || m.type === Frontend.FunctionCall) {
@@ -353,7 +373,7 @@ export class ClientSession implements ServerSink {
       this.handle(m.type, m.msg);
     }
     this.flushServer();
-    if (!this.toClient.isEmpty) this.toClient.flush(this.socket);
+    if (!this.toClient.isEmpty) this.flushClient();
     if (this.state !== 'waiting') this.resumeClient();
   }
 
@@ -401,6 +421,7 @@ export class ClientSession implements ServerSink {
     }
     if (reason) {
       this.pinReason = reason;
+      this.deps.stats.countPin(reason);
       this.deps.log.info({ event: 'pinned', reason }, 'session pinned to its server connection');
     }
   }
@@ -447,6 +468,7 @@ export class ClientSession implements ServerSink {
       }
       this.sawError = true;
       if (!action.forward) this.skippedError = info;
+      else this.deps.stats.countError(info.code, 'server');
     }
     if (action.failedParse) conn.prepared.delete(action.failedParse);
     else if (type === Backend.ParseComplete && completed?.kind === 'parse' && completed.serverName) {
@@ -476,7 +498,7 @@ export class ClientSession implements ServerSink {
 
   onServerChunkEnd(): void {
     if (this.toClient.isEmpty || this.state === 'closed') return;
-    if (!this.toClient.flush(this.socket)) this.server?.pause();
+    if (!this.flushClient()) this.server?.pause();
   }
 
   onServerClosed(conn: ServerConnection, error: Error | null): void {
@@ -524,7 +546,7 @@ export class ClientSession implements ServerSink {
     for (let i = 0; i < owed; i++) this.toClient.push(readyForQuery(this.txStatus));
     this.sawError = false;
     this.state = 'idle';
-    this.toClient.flush(this.socket);
+    this.flushClient();
     this.drainBacklog();
   }
 
@@ -559,9 +581,15 @@ export class ClientSession implements ServerSink {
     const canRelease =
       this.state === 'closed' ||
       (this.state !== 'login' && this.deps.poolMode === 'transaction' && !this.pinReason);
-    if (!canRelease || !conn.queue.isEmpty || conn.txStatus !== 'I') return;
+    if (!conn.queue.isEmpty) return;
+    if (this.requestStartedAt > 0) {
+      this.deps.stats.requestDuration.observe((this.deps.monotonic() - this.requestStartedAt) / 1000);
+      this.requestStartedAt = 0;
+    }
+    if (conn.txStatus === 'I' && this.lastRoute?.kind === 'route') this.deps.stats.countTransaction(this.listener, this.lastRoute.role);
+    if (!canRelease || conn.txStatus !== 'I') return;
     // Replies still buffered for the client go out before the server can serve anyone else.
-    if (!this.toClient.isEmpty && this.state !== 'closed') this.toClient.flush(this.socket);
+    if (!this.toClient.isEmpty && this.state !== 'closed') this.flushClient();
     conn.detach(this.deps.clock());
     this.server = null;
     this.pool!.release(conn);
@@ -612,8 +640,9 @@ export class ClientSession implements ServerSink {
   /** Send a final error and close. */
   fail(err: ProxyError): void {
     if (this.state === 'closed') return;
+    this.deps.stats.countError(err.sqlState, 'proxy');
     this.toClient.push(err.toMessage());
-    this.toClient.flush(this.socket);
+    this.flushClient();
     this.socket.end();
     this.close();
   }

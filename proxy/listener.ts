@@ -29,6 +29,7 @@ export interface ListenerDeps {
   clientCount(): number;
   onSession(session: ClientSession, isOpen: boolean): void;
   nextClientId(): number;
+  onAuthFailure(): void;
 }
 
 const MOCK_SECRET = randomBytes(32);
@@ -147,6 +148,7 @@ export class Listener {
         this.pending.delete(socket);
         if (err instanceof ProxyError && err.code === 'AUTH_FAILED') {
           this.authFailures++;
+          this.deps.onAuthFailure();
           this.deps.log.warn({ event: 'auth-failed', listener: this.name }, err.message);
         } else if (err instanceof ProxyError) {
           this.deps.log.info({ event: 'startup-rejected', code: err.code, listener: this.name }, err.message);

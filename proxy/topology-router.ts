@@ -28,6 +28,8 @@ export class TopologyRouter {
   private readonly balancer = new Balancer();
   private held = 0;
   private readonly waiters = new Set<() => void>();
+  /** PAUSE: new requests wait here; running transactions finish. */
+  private isPaused = false;
 
   constructor(
     private readonly topology: TopologyView,
@@ -43,6 +45,20 @@ export class TopologyRouter {
 
   get heldCount(): number {
     return this.held;
+  }
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  /** Hold every new request (admin PAUSE, planned switchover) until `resume`. */
+  pause(): void {
+    this.isPaused = true;
+  }
+
+  resume(): void {
+    this.isPaused = false;
+    for (const w of [...this.waiters]) w();
   }
 
   forMode(mode: ListenerMode, listener: string): SessionRouter {
@@ -69,6 +85,7 @@ export class TopologyRouter {
   route(mode: ListenerMode, listener: string, req: RouteRequest): Pool | Promise<Pool> {
     const snapshot = this.topology.current();
     const d = this.decide(mode, req, snapshot);
+    if (this.isPaused && req.kind === 'batch') return this.hold(mode, listener, req);
     if (d.kind === 'route') {
       req.session.lastRoute = d;
       this.counters.onRouted(listener, d);
@@ -101,6 +118,7 @@ export class TopologyRouter {
         this.counters.onHeld(-1);
       };
       const retry = (): void => {
+        if (this.isPaused && req.kind === 'batch') return;
         const snapshot = this.topology.current();
         const d = this.decide(mode, req, snapshot);
         if (d.kind !== 'route') return;
@@ -117,7 +135,7 @@ export class TopologyRouter {
             SqlState.CannotConnectNow,
             `pgroute: no primary became available within ${this.options.primaryWaitTimeoutMs} ms`,
             'ERROR',
-            'the cluster has no writable primary (failover in progress?)',
+            this.isPaused ? 'pgroute is paused (PAUSE)' : 'the cluster has no writable primary (failover in progress?)',
           ),
         );
       }, this.options.primaryWaitTimeoutMs);

@@ -1,0 +1,61 @@
+// Plain counters the hot path bumps (no prom-client here); metrics/ reads them at scrape time.
+
+/** A histogram with fixed upper bounds, cheap to observe: one loop over a handful of numbers. */
+export class FixedHistogram {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length).fill(0);
+  }
+
+  observe(v: number): void {
+    this.sum += v;
+    this.count++;
+    for (let i = 0; i < this.bounds.length; i++) {
+      if (v <= this.bounds[i]!) {
+        this.counts[i]!++;
+        return;
+      }
+    }
+  }
+}
+
+/** Seconds: 100 µs to 30 s. */
+export const LATENCY_BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+function bump(m: Map<string, number>, key: string, by = 1): void {
+  m.set(key, (m.get(key) ?? 0) + by);
+}
+
+export class ProxyStats {
+  /** Requests routed, by `listener\0role\0instance\0reason`. */
+  readonly routed = new Map<string, number>();
+  /** Errors sent to clients, by `sqlstate class\0origin` (origin: server | proxy). */
+  readonly errors = new Map<string, number>();
+  /** Sessions pinned to their server connection, by reason. */
+  readonly pins = new Map<string, number>();
+  /** Transactions completed (ReadyForQuery back to idle), by `listener\0role`. */
+  readonly transactions = new Map<string, number>();
+  readonly poolWait = new FixedHistogram(LATENCY_BOUNDS);
+  readonly requestDuration = new FixedHistogram(LATENCY_BOUNDS);
+  bytesFromClients = 0;
+  bytesToClients = 0;
+  authFailures = 0;
+  /** Requests answered without a server (known Parse, lost transaction). */
+  answeredLocally = 0;
+
+  countRouted(listener: string, role: string, instance: string, reason: string): void {
+    bump(this.routed, `${listener}\0${role}\0${instance}\0${reason}`);
+  }
+  countError(sqlState: string, origin: 'server' | 'proxy'): void {
+    bump(this.errors, `${sqlState.slice(0, 2)}\0${origin}`);
+  }
+  countPin(reason: string): void {
+    bump(this.pins, reason);
+  }
+  countTransaction(listener: string, role: string): void {
+    bump(this.transactions, `${listener}\0${role}`);
+  }
+}
