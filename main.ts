@@ -1,6 +1,7 @@
-// Composition root: builds every part from the config, wires them together, and stops them in order.
+// Composition root: builds every part from the config, wires them together, reloads, and stops them in order.
 
 import { readFileSync } from 'node:fs';
+import type net from 'node:net';
 import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import pino, { type Logger } from 'pino';
@@ -8,10 +9,14 @@ import type { Config } from './config.js';
 import { Discovery } from './discovery/discovery.js';
 import type { EndpointSource } from './discovery/endpoint-source.js';
 import { StaticSource } from './discovery/static-source.js';
+import { startOpsServer } from './metrics/ops-server.js';
+import { AdminSession } from './proxy/admin/admin-session.js';
 import { buildScramVerifier, formatScramVerifier } from './proxy/auth/scram.js';
-import { CancelRegistry } from './proxy/cancel-registry.js';
+import { type Cancellable, CancelRegistry } from './proxy/cancel-registry.js';
 import type { ClientSession, SessionDeps } from './proxy/client-session.js';
 import type { UserEntry } from './proxy/client-startup.js';
+import { ProxyError, SqlState } from './proxy/errors.js';
+import { FailoverTracker } from './proxy/failover-tracker.js';
 import { Listener, type ListenerMode } from './proxy/listener.js';
 import { PoolRegistry } from './proxy/server/pool-registry.js';
 import { ServerConnection } from './proxy/server/server-connection.js';
@@ -21,6 +26,7 @@ import { TopologyRouter } from './proxy/topology-router.js';
 import { Classifier } from './router/classify.js';
 
 export interface RunningProxy {
+  /** The configuration in force (replaced by a reload). */
   readonly config: Readonly<Config>;
   readonly listeners: readonly Listener[];
   readonly discovery: Discovery;
@@ -30,8 +36,12 @@ export interface RunningProxy {
   readonly stats: ProxyStats;
   readonly classifier: StatementClassifier & { cacheHits?: number; cacheMisses?: number };
   readonly startedAt: number;
+  /** Port of the HTTP endpoints, when configured. */
+  readonly httpPort: number | null;
   /** Port of the listener with this mode (the first one), for tests and the demo. */
   portOf(mode: ListenerMode): number;
+  /** Apply a new configuration without dropping clients; resolves with what changed. */
+  reload(next?: Readonly<Config>): Promise<string>;
   /** Graceful: stop accepting, let transactions finish (up to shutdown.timeout), close. */
   stop(): Promise<void>;
 }
@@ -43,45 +53,74 @@ export interface StartOptions {
   sources?: EndpointSource[];
   /** Statement classifier; by default the libpg-query one. */
   classifier?: StatementClassifier;
+  /** Where RELOAD and SIGHUP read the new configuration from. */
+  loadConfig?: () => Readonly<Config>;
 }
 
 export function createLogger(config: Readonly<Config>): Logger {
+  const redact = {
+    paths: ['password', '*.password', 'users[*].password', 'config.users[*].password'],
+    censor: '[redacted]',
+  };
   if (config.log.format === 'pretty') {
     return pino({
       level: config.log.level,
+      redact,
       transport: {
         target: 'pino-pretty',
         options: { colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' },
       },
     });
   }
-  return pino({ level: config.log.level, redact: ['password', '*.password', 'users[*].password'] });
+  return pino({ level: config.log.level, redact });
 }
 
-/** Client-side users: SCRAM verifiers are derived once at start, not per login. */
-export function buildUserDirectory(config: Readonly<Config>): Map<string, UserEntry> {
+/** Client-side users: SCRAM verifiers are derived once per password, not per login. */
+export function buildUserDirectory(
+  config: Readonly<Config>,
+  previous?: ReadonlyMap<string, UserEntry>,
+): Map<string, UserEntry> {
   const users = new Map<string, UserEntry>();
   for (const u of config.users) {
+    const old = previous?.get(u.name);
     const verifier =
       u.password === null
         ? null
-        : u.password.startsWith('SCRAM-SHA-256$')
-          ? u.password
-          : formatScramVerifier(buildScramVerifier(u.password));
+        : old && old.password === u.password
+          ? old.scramVerifier
+          : u.password.startsWith('SCRAM-SHA-256$')
+            ? u.password
+            : formatScramVerifier(buildScramVerifier(u.password));
     users.set(u.name, { name: u.name, password: u.password, auth: u.auth, scramVerifier: verifier });
   }
   return users;
 }
 
-export async function startPgroute(config: Readonly<Config>, opts: StartOptions = {}): Promise<RunningProxy> {
+function poolOptionsOf(c: Readonly<Config>) {
+  return {
+    size: c.pool.size,
+    queueTimeoutMs: c.pool.queueTimeout,
+    maxWaiting: c.pool.maxWaiting,
+    idleTimeoutMs: c.pool.idleTimeout,
+    maxLifetimeMs: c.pool.maxLifetime,
+  };
+}
+
+export async function startPgroute(
+  initial: Readonly<Config>,
+  opts: StartOptions = {},
+): Promise<RunningProxy> {
+  let config = initial;
   const log = opts.log ?? createLogger(config);
   const clock = opts.clock ?? Date.now;
-  const users = buildUserDirectory(config);
+  let users = buildUserDirectory(config);
   const stats = new ProxyStats();
   const firstWithPassword = config.users.find((u) => u.password !== null);
 
   const sources: EndpointSource[] = [...(opts.sources ?? [])];
-  if (config.cluster.hosts.length > 0) sources.push(new StaticSource({ hosts: config.cluster.hosts }));
+  const staticSource =
+    config.cluster.hosts.length > 0 ? new StaticSource({ hosts: config.cluster.hosts }) : null;
+  if (staticSource) sources.push(staticSource);
   const discovery = new Discovery({
     sources,
     probe: {
@@ -97,15 +136,8 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
   });
 
   const ca = config.server.sslrootcert ? readFileSync(config.server.sslrootcert) : undefined;
-  const poolOptions = {
-    size: config.pool.size,
-    queueTimeoutMs: config.pool.queueTimeout,
-    maxWaiting: config.pool.maxWaiting,
-    idleTimeoutMs: config.pool.idleTimeout,
-    maxLifetimeMs: config.pool.maxLifetime,
-  };
   const pools = new PoolRegistry(
-    poolOptions,
+    poolOptionsOf(config),
     (key) =>
       ServerConnection.connect(
         {
@@ -124,6 +156,7 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
     clock,
   );
 
+  let failovers: FailoverTracker | null = null;
   const router = new TopologyRouter(
     discovery,
     pools,
@@ -137,17 +170,25 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
       primaryWaitTimeoutMs: config.routing.primaryWaitTimeout,
       maxHeld: config.pool.maxWaiting,
     },
-    { onRouted: (listener, d) => stats.countRouted(listener, d.role, d.instanceId, d.reason), onHeld: () => {} },
+    {
+      onRouted: (listener, d) => {
+        stats.countRouted(listener, d.role, d.instanceId, d.reason);
+        if (d.role === 'primary') failovers?.onPrimaryRouted(d.instanceId);
+      },
+      onHeld: () => {},
+    },
   );
+  failovers = new FailoverTracker(stats, clock, () => router.paused);
 
   // Instances that leave the topology take their pools with them; failed ones lose their idle connections.
   discovery.onChange((next, prev) => {
+    failovers?.onTopology(next);
     const present = new Set(next.instances.map((i) => i.id));
     for (const i of prev.instances) if (!present.has(i.id)) pools.retire(i.id);
     for (const i of next.instances) if (i.health === 'down') pools.dropIdle(i.id);
   });
 
-  const classifier: StatementClassifier =
+  const classifier =
     opts.classifier ??
     (await Classifier.create({
       cacheSize: 10_000,
@@ -156,20 +197,20 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
     }));
 
   let tlsContext: tls.SecureContext | null = null;
-  if (config.tls) {
-    tlsContext = tls.createSecureContext({
-      cert: readFileSync(config.tls.cert),
-      key: readFileSync(config.tls.key),
-    });
-  }
+  const loadTls = (c: Readonly<Config>): void => {
+    tlsContext = c.tls
+      ? tls.createSecureContext({ cert: readFileSync(c.tls.cert), key: readFileSync(c.tls.key) })
+      : null;
+  };
+  loadTls(config);
 
-  const cancels = new CancelRegistry<ClientSession>();
+  const cancels = new CancelRegistry<Cancellable>();
+  const sessions = new Set<ClientSession>();
   const accepted = new LRUCache<string, true>({ max: 50_000 });
   const knownStatements = {
     has: (n: string) => accepted.has(n),
     add: (n: string) => void accepted.set(n, true),
   };
-  const sessions = new Set<ClientSession>();
   let nextClientId = 1;
   const sessionDeps = (mode: ListenerMode, name: string): Omit<SessionDeps, 'onClosed' | 'log'> => ({
     clock,
@@ -182,8 +223,33 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
     knownStatements,
     stats,
     monotonic: () => performance.now(),
+    readYourWrites: config.routing.readYourWrites && mode === 'auto',
     onServerFailure: (instanceId, reason) => discovery.reportFailure(instanceId, reason),
   });
+
+  let running: RunningProxy | null = null;
+  const startAdmin = (socket: net.Socket, user: string, rest: Buffer): void => {
+    if (!config.admin.users.includes(user) || !running) {
+      socket.end(
+        new ProxyError(
+          'NOT_ADMIN',
+          SqlState.InvalidAuthorizationSpecification,
+          `user "${user}" may not use the pgroute admin console`,
+          'FATAL',
+        ).toMessage(),
+      );
+      return;
+    }
+    const source = running;
+    new AdminSession(socket, user, {
+      source,
+      config,
+      pause: () => router.pause(),
+      resume: () => router.resume(),
+      reload: () => source.reload(),
+      log: log.child({ component: 'admin', user }),
+    }).start(rest);
+  };
 
   const listeners = config.listen.map(
     (l) =>
@@ -199,13 +265,14 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
           log,
           findUser: (n) => users.get(n),
           tls: () =>
-            tlsContext ? { context: tlsContext, isRequired: config.tls!.mode === 'require' } : null,
-          sessionDeps: (mode) => sessionDeps(mode, `${mode}@${l.host}:${l.port}`),
+            tlsContext ? { context: tlsContext, isRequired: config.tls?.mode === 'require' } : null,
+          sessionDeps,
           cancels,
           clientCount: () => sessions.size,
           onSession: (s, isOpen) => (isOpen ? sessions.add(s) : sessions.delete(s)),
-          onAuthFailure: () => stats.authFailures++,
           nextClientId: () => nextClientId++,
+          onAuthFailure: () => stats.authFailures++,
+          startAdmin,
         },
       ),
   );
@@ -214,14 +281,87 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
   for (const l of listeners) await l.listen();
   const evictTimer = setInterval(() => pools.evict(), 5_000);
   evictTimer.unref();
+
+  /** Apply what can change at run time; listeners and discovery sources other than hosts need a restart. */
+  const reload = async (next?: Readonly<Config>): Promise<string> => {
+    const fresh = next ?? opts.loadConfig?.();
+    if (!fresh) throw new Error('no configuration source to reload from');
+    const changed: string[] = [];
+    if (JSON.stringify(fresh.users) !== JSON.stringify(config.users)) changed.push('users');
+    if (JSON.stringify(fresh.pool) !== JSON.stringify(config.pool)) changed.push('pool');
+    if (JSON.stringify(fresh.routing) !== JSON.stringify(config.routing)) changed.push('routing');
+    if (fresh.log.level !== config.log.level) changed.push('log.level');
+    if (JSON.stringify(fresh.cluster.hosts) !== JSON.stringify(config.cluster.hosts))
+      changed.push('cluster.hosts');
+    if (JSON.stringify(fresh.tls) !== JSON.stringify(config.tls)) changed.push('tls');
+    const needsRestart = ['listen', 'http', 'admin', 'server'].filter(
+      (k) => JSON.stringify(fresh[k as keyof Config]) !== JSON.stringify(config[k as keyof Config]),
+    );
+    users = buildUserDirectory(fresh, users);
+    loadTls(fresh);
+    config = fresh;
+    pools.reconfigure(poolOptionsOf(fresh));
+    log.level = fresh.log.level;
+    staticSource?.update(fresh.cluster.hosts);
+    const message =
+      `reloaded: ${changed.length > 0 ? changed.join(', ') : 'no change'}` +
+      (needsRestart.length > 0 ? `; needs a restart to apply: ${needsRestart.join(', ')}` : '');
+    log.info({ event: 'reload', changed, needsRestart }, message);
+    return message;
+  };
+
+  let isStopping = false;
+  const proxy: RunningProxy = {
+    get config() {
+      return config;
+    },
+    listeners,
+    discovery,
+    pools,
+    router,
+    sessions,
+    stats,
+    classifier,
+    startedAt: clock(),
+    httpPort: null,
+    portOf: (mode) => {
+      const l = listeners.find((x) => x.options.mode === mode);
+      if (!l) throw new Error(`no listener with mode ${mode}`);
+      return l.port;
+    },
+    reload,
+    stop: () => stop(),
+  };
+  running = proxy;
+
+  const ops = config.http
+    ? await startOpsServer(proxy, {
+        host: config.http.host,
+        port: config.http.port,
+        log: log.child({ component: 'http' }),
+        isReady: () => !isStopping,
+        lagLimits: () => ({
+          maxLagBytes: config.routing.maxLagBytes,
+          maxLagSeconds: config.routing.maxLagSeconds,
+        }),
+      })
+    : null;
+  (proxy as { httpPort: number | null }).httpPort = ops?.port ?? null;
+
   log.info(
-    { event: 'started', listeners: listeners.map((l) => l.name), instances: config.cluster.hosts },
+    {
+      event: 'started',
+      listeners: listeners.map((l) => l.name),
+      instances: config.cluster.hosts,
+      http: ops?.port ?? null,
+    },
     'pgroute started',
   );
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      isStopping = true;
       log.info(
         { event: 'stopping', timeoutMs: config.shutdown.timeout },
         'stopping: no new clients, draining',
@@ -234,26 +374,10 @@ export async function startPgroute(config: Readonly<Config>, opts: StartOptions 
       clearInterval(evictTimer);
       pools.closeAll();
       await discovery.stop();
+      await ops?.close();
       log.info({ event: 'stopped' }, 'pgroute stopped');
     })();
     return stopping;
   };
-
-  return {
-    config,
-    listeners,
-    discovery,
-    pools,
-    router,
-    sessions,
-    stats,
-    classifier,
-    startedAt: clock(),
-    portOf: (mode) => {
-      const l = listeners.find((x) => x.options.mode === mode);
-      if (!l) throw new Error(`no listener with mode ${mode}`);
-      return l.port;
-    },
-    stop,
-  };
+  return proxy;
 }

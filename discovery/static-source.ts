@@ -29,16 +29,24 @@ export function mapStaticEndpoints(
 
 export class StaticSource implements EndpointSource {
   readonly name: string;
-  private readonly endpoints: SourceEndpoint[];
+  private endpoints: SourceEndpoint[];
+  private sink: EndpointSink | null = null;
 
-  constructor(options: StaticSourceOptions) {
+  constructor(private readonly options: StaticSourceOptions) {
     this.name = options.name ?? 'static';
     // Parse up front so a bad config fails at startup, not at the first update.
     this.endpoints = mapStaticEndpoints(options.hosts, options.defaultPort);
   }
 
   async start(sink: EndpointSink): Promise<void> {
+    this.sink = sink;
     sink(this.endpoints.map((endpoint) => ({ ...endpoint })));
+  }
+
+  /** A configuration reload changed the list: publish the new one (instances not in it leave). */
+  update(hosts: readonly string[]): void {
+    this.endpoints = mapStaticEndpoints(hosts, this.options.defaultPort);
+    this.sink?.(this.endpoints.map((endpoint) => ({ ...endpoint })));
   }
 
   async stop(): Promise<void> {}

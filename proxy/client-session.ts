@@ -2,18 +2,20 @@
 
 import type net from 'node:net';
 import type { Logger } from 'pino';
+import { parseLsn } from '../discovery/lsn.js';
 import type { RouteDecision, RoutingSession } from '../router/policy.js';
 import { ProxyError, readErrorFields, type ServerErrorInfo, SqlState } from './errors.js';
+import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
 import { answerLostTransaction, type SessionRoute } from './lost-transaction.js';
 import { Outbox } from './outbox.js';
 import { PreparedStatements, serverNameFor } from './prepared-statements.js';
-import type { ProxyStats } from './stats.js';
 import type { Owed } from './reply-queue.js';
 import { writeRequest } from './request-writer.js';
 import type { Pool } from './server/pool.js';
 import { ServerConnectError, type ServerConnection, type ServerSink } from './server/server-connection.js';
 import { PINNING, type StatementClassifier, type StatementInfo, TRACKED_REPORTED } from './session-types.js';
 import { buildSettingsSync } from './settings-sync.js';
+import type { ProxyStats } from './stats.js';
 import {
   backendKeyData,
   errorResponse,
@@ -51,6 +53,8 @@ export interface SessionDeps {
   /** Bytes of requests a client may send ahead while it waits for a server. */
   maxPendingBytes: number;
   stats: ProxyStats;
+  /** Learn the primary's WAL position after each write so later reads avoid stale standbys. */
+  readYourWrites: boolean;
   /** Monotonic milliseconds with sub-millisecond precision (performance.now), for durations. */
   monotonic: () => number;
   /** Server-side names of statements some server has accepted (shared by all sessions, bounded). */
@@ -93,6 +97,8 @@ export class ClientSession implements ServerSink {
   /** The last routing decision, for SHOW and logs. */
   lastRoute: RouteDecision | null = null;
   private abandon: (() => void) | null = null;
+  /** A write ran on the attached primary: learn its LSN before letting the server go. */
+  private needsLsn = false;
   /** When the current request went to a server (monotonic ms), for the duration histogram. */
   private requestStartedAt = 0;
   private pool: Pool | null = null;
@@ -218,6 +224,7 @@ export class ClientSession implements ServerSink {
       this.close();
       return;
     }
+    if (type === Frontend.Query && this.batch.length === 0 && this.answerLocalCommand(msg)) return;
     if (this.server) {
       this.forward(type, msg);
       return;
@@ -323,6 +330,23 @@ export class ClientSession implements ServerSink {
     });
   }
 
+  /** SET/SHOW pgroute.*: answered here, in order with anything still owed by an attached server. */
+  private answerLocalCommand(msg: Buffer): boolean {
+    const sql = readQuery(msg);
+    if (!/pgroute\./i.test(sql)) return false;
+    const info = this.deps.classifier.classify(sql);
+    if (!isPgrouteCommand(sql, info)) return false;
+    // Answered in turn: after anything an attached server still owes (a SHOW pgroute.last_lsn must
+    // see the LSN being learned right now), so the reply is computed when it reaches the head.
+    const answer = (): Buffer =>
+      Buffer.concat([...(answerPgrouteCommand(sql, info, this) ?? []), readyForQuery(this.txStatus)]);
+    const conn = this.server;
+    if (conn && !conn.queue.isEmpty) conn.queue.push({ kind: 'fake', reply: answer });
+    else this.toClient.push(answer());
+    this.deps.stats.answeredLocally++;
+    return true;
+  }
+
   /**
    * A batch of nothing but Parse (of statements some server already accepted) and Sync/Flush needs no
    * server: we record the statements and answer ParseComplete ourselves; they are prepared lazily on
@@ -379,6 +403,15 @@ export class ClientSession implements ServerSink {
 
   private attach(conn: ServerConnection, batch: PendingMessage[]): void {
     this.server = conn;
+    const r = this.lastRoute;
+    if (
+      this.deps.readYourWrites &&
+      r?.kind === 'route' &&
+      r.role === 'primary' &&
+      !NON_WRITE_PRIMARY.has(r.reason)
+    ) {
+      this.needsLsn = true;
+    }
     this.state = this.state === 'login' ? 'login' : 'active';
     conn.attach(this);
     const sync = buildSettingsSync(conn.applied, this.settings);
@@ -451,6 +484,8 @@ export class ClientSession implements ServerSink {
   onServerMessage(type: number, msg: Buffer): void {
     const conn = this.server!;
     const wasIdle = conn.queue.isEmpty;
+    const head = conn.queue.peek();
+    if (type === Backend.DataRow && head?.kind === 'query' && head.capturesLsn) this.captureLsn(msg);
     const action = conn.queue.onServerMessage(type);
     const completed = action.completed;
     if (type === Backend.ErrorResponse) {
@@ -586,7 +621,19 @@ export class ClientSession implements ServerSink {
       this.deps.stats.requestDuration.observe((this.deps.monotonic() - this.requestStartedAt) / 1000);
       this.requestStartedAt = 0;
     }
-    if (conn.txStatus === 'I' && this.lastRoute?.kind === 'route') this.deps.stats.countTransaction(this.listener, this.lastRoute.role);
+    const route = this.lastRoute;
+    if (conn.txStatus === 'I' && route?.kind === 'route' && route.reason !== 'login') {
+      this.deps.stats.countTransaction(this.listener, route.role);
+    }
+    if (conn.txStatus === 'I' && this.needsLsn && this.state !== 'closed') {
+      // The client already has its ReadyForQuery; asking for the LSN now costs it nothing, and a
+      // request it sends meanwhile follows on this same primary connection.
+      this.needsLsn = false;
+      conn.queue.push({ kind: 'query', forward: false, capturesLsn: true });
+      this.toServer.push(LSN_QUERY);
+      this.flushServer();
+      return;
+    }
     if (!canRelease || conn.txStatus !== 'I') return;
     // Replies still buffered for the client go out before the server can serve anyone else.
     if (!this.toClient.isEmpty && this.state !== 'closed') this.flushClient();
@@ -595,6 +642,19 @@ export class ClientSession implements ServerSink {
     this.pool!.release(conn);
     if (this.state !== 'closed') this.state = 'idle';
     if (this.isDraining && this.state === 'idle') this.fail(DRAIN_SHUTDOWN);
+  }
+
+  /** DataRow of `SELECT pg_current_wal_lsn()`: one text column. */
+  private captureLsn(msg: Buffer): void {
+    if (msg.readInt16BE(5) !== 1) return;
+    const len = msg.readInt32BE(7);
+    if (len <= 0) return;
+    try {
+      const lsn = parseLsn(msg.toString('latin1', 11, 11 + len));
+      if (this.routing.minLsn === null || lsn > this.routing.minLsn) this.routing.minLsn = lsn;
+    } catch {
+      // not an LSN: leave the session's causality point as it was
+    }
   }
 
   /** Called by a router holding this session's request, so a cancel or a disconnect can end the wait. */
@@ -680,6 +740,15 @@ export class ClientSession implements ServerSink {
     this.socket.destroy();
   }
 }
+
+/** Primary routes that are not writes: no LSN to learn after them. */
+const NON_WRITE_PRIMARY = new Set(['read-your-writes', 'no-eligible-standby', 'login']);
+
+/**
+ * The insert position, not pg_current_wal_lsn(): with synchronous_commit off, COMMIT returns before
+ * its record is written, so the write position can still be behind the commit we must wait for.
+ */
+const LSN_QUERY = buildQuery('SELECT pg_catalog.pg_current_wal_insert_lsn()');
 
 function isOn(v: string | undefined): boolean {
   return v !== undefined && ['on', 'true', 'yes', '1'].includes(v.toLowerCase());

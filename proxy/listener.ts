@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { CancelRegistry } from './cancel-registry.js';
+import type { Cancellable, CancelRegistry } from './cancel-registry.js';
 import { ClientSession, type SessionDeps } from './client-session.js';
 import { runClientStartup, type UserEntry } from './client-startup.js';
 import { ProxyError, SqlState } from './errors.js';
@@ -23,9 +23,11 @@ export interface ListenerDeps {
   log: Logger;
   findUser(name: string): UserEntry | undefined;
   tls(): { context: tls.SecureContext; isRequired: boolean } | null;
-  sessionDeps(mode: ListenerMode): Omit<SessionDeps, 'onClosed' | 'log'>;
+  sessionDeps(mode: ListenerMode, listenerName: string): Omit<SessionDeps, 'onClosed' | 'log'>;
   /** Shared by every listener: a cancel may arrive on any port. */
-  cancels: CancelRegistry<ClientSession>;
+  cancels: CancelRegistry<Cancellable>;
+  /** A client asked for the admin database: hand it over (or refuse it) after authentication. */
+  startAdmin(socket: net.Socket, user: string, rest: Buffer): void;
   clientCount(): number;
   onSession(session: ClientSession, isOpen: boolean): void;
   nextClientId(): number;
@@ -33,6 +35,9 @@ export interface ListenerDeps {
 }
 
 const MOCK_SECRET = randomBytes(32);
+
+/** `psql -d pgroute` reaches the admin console, as `psql -d pgbouncer` does PgBouncer's. */
+export const ADMIN_DATABASE = 'pgroute';
 
 export class Listener {
   private server: net.Server | null = null;
@@ -107,6 +112,10 @@ export class Listener {
           socket.end();
           return;
         }
+        if (outcome.database === ADMIN_DATABASE) {
+          this.deps.startAdmin(outcome.socket as net.Socket, outcome.user.name, outcome.rest);
+          return;
+        }
         const id = this.deps.nextClientId();
         const log = this.deps.log.child({
           client: id,
@@ -114,12 +123,10 @@ export class Listener {
           database: outcome.database,
           listener: this.name,
         });
-        let session: ClientSession | null = null;
+        // The cancel key must exist before the session (it is part of the session's identity).
         const holder: { session: ClientSession | null } = { session: null };
-        const key = this.deps.cancels.issue({
-          cancel: (send) => holder.session?.cancel(send),
-        } as ClientSession);
-        session = new ClientSession(
+        const key = this.deps.cancels.issue({ cancel: (send) => holder.session?.cancel(send) });
+        const session = new ClientSession(
           outcome.socket as net.Socket,
           id,
           outcome.user.name,
@@ -128,7 +135,7 @@ export class Listener {
           outcome.params,
           key,
           {
-            ...this.deps.sessionDeps(this.options.mode),
+            ...this.deps.sessionDeps(this.options.mode, this.name),
             log,
             onClosed: (s) => {
               this.sessions.delete(s);

@@ -17,9 +17,9 @@ export type Owed =
   | { kind: 'execute' }
   | { kind: 'close'; forward: boolean }
   | { kind: 'sync' }
-  | { kind: 'query'; forward: boolean; settings?: readonly SettingChange[] }
+  | { kind: 'query'; forward: boolean; settings?: readonly SettingChange[]; capturesLsn?: boolean }
   | { kind: 'function-call' }
-  | { kind: 'fake'; reply: Buffer };
+  | { kind: 'fake'; reply: Buffer | (() => Buffer) };
 
 /** What to do with one server message. */
 export interface ReplyAction {
@@ -62,12 +62,15 @@ export class ReplyQueue {
     return this.items[this.head];
   }
 
-  /** Pops and returns leading `fake` entries, in order; the caller sends them to the client. */
+  /**
+   * Pops and returns leading `fake` entries, in order; the caller sends them to the client. A function
+   * reply is computed only now, so it sees the state the replies before it produced.
+   */
   takeFakes(out: Buffer[]): void {
     for (;;) {
       const o = this.items[this.head];
       if (o?.kind !== 'fake') break;
-      out.push(o.reply);
+      out.push(typeof o.reply === 'function' ? o.reply() : o.reply);
       this.shift();
     }
   }

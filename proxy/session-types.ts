@@ -15,6 +15,7 @@ export interface StatementInfo {
   settings: readonly SettingChange[];
   hint: 'primary' | 'standby' | 'any' | null;
   txEffects: readonly ({ kind: string; readOnly?: boolean | null } | null)[];
+  statementCount?: number;
 }
 
 export interface StatementClassifier {

@@ -23,7 +23,9 @@ export class FixedHistogram {
 }
 
 /** Seconds: 100 µs to 30 s. */
-export const LATENCY_BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+export const LATENCY_BOUNDS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
 
 function bump(m: Map<string, number>, key: string, by = 1): void {
   m.set(key, (m.get(key) ?? 0) + by);
@@ -45,6 +47,12 @@ export class ProxyStats {
   authFailures = 0;
   /** Requests answered without a server (known Parse, lost transaction). */
   answeredLocally = 0;
+  /** A new primary replaced one that failed (unplanned). */
+  failovers = 0;
+  /** A new primary replaced one that was handed over (terminating endpoint or PAUSE). */
+  switchovers = 0;
+  /** Last failover or switchover: from losing the primary to the first write routed to the new one. */
+  lastFailoverSeconds: number | null = null;
 
   countRouted(listener: string, role: string, instance: string, reason: string): void {
     bump(this.routed, `${listener}\0${role}\0${instance}\0${reason}`);

@@ -78,6 +78,12 @@ export class Pool {
     return this.active.size + this.idle.length + this.connecting;
   }
 
+  /** Every open connection, idle and active (admin console, metrics). */
+  *connections(): Iterable<ServerConnection> {
+    yield* this.active;
+    yield* this.idle;
+  }
+
   /** Take an idle connection at once, without waiting: the hot path. */
   tryAcquire(): ServerConnection | null {
     const now = this.clock();

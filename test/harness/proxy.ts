@@ -46,6 +46,8 @@ export async function startTestProxy(
       { name: d.users.trust.name, auth: 'trust' },
     ],
     pool: { size: 10 },
+    admin: { users: [d.users.scram.name] },
+    http: { host: '127.0.0.1', port: 0 },
     log: { level: process.env.PGROUTE_TEST_LOG ?? 'silent' },
     shutdown: { timeout: '2s' },
     ...overrides,
