@@ -79,20 +79,27 @@ const listenerSchema = z.strictObject({
 const userSchema = z.strictObject({
   name: z.string().min(1),
   password: z.string().nullable().default(null),
+  /** Read the password from this file (a mounted Secret) instead; trailing newline dropped. */
+  passwordFile: z.string().optional(),
   auth: z.enum(['scram-sha-256', 'md5', 'password', 'trust']).default('scram-sha-256'),
 });
 
-const kubernetesSchema = z.strictObject({
-  namespace: z.string().min(1),
-  /** CloudNativePG cluster name: watches <cluster>-rw/-ro/-r EndpointSlices and cnpg.io/cluster pods. */
-  cluster: z.string().min(1).optional(),
-  /** Any other operator: a Service whose EndpointSlices list the instances. */
-  service: z.string().min(1).optional(),
-  /** Or a pod label selector, e.g. "app=postgres". */
-  labelSelector: z.string().min(1).optional(),
-  /** Port of the instances when the source does not say (pods). */
-  port: z.number().int().min(1).max(65535).default(5432),
-});
+const kubernetesSchema = z
+  .strictObject({
+    /** Defaults to the pod's own namespace (service-account file) when running in Kubernetes. */
+    namespace: z.string().min(1).optional(),
+    /** CloudNativePG cluster name: watches <cluster>-rw/-ro/-r EndpointSlices and cnpg.io/cluster pods. */
+    cluster: z.string().min(1).optional(),
+    /** Any other operator: a Service whose EndpointSlices list the instances. */
+    service: z.string().min(1).optional(),
+    /** Or a pod label selector, e.g. "app=postgres". */
+    labelSelector: z.string().min(1).optional(),
+    /** Port of the instances when the source does not say (pods). */
+    port: z.number().int().min(1).max(65535).default(5432),
+  })
+  .refine((k) => [k.cluster, k.service, k.labelSelector].filter(Boolean).length === 1, {
+    message: 'set exactly one of cluster (CloudNativePG), service or labelSelector',
+  });
 
 const configSchema = z.strictObject({
   listen: z
@@ -108,6 +115,7 @@ const configSchema = z.strictObject({
         .strictObject({
           user: z.string().optional(),
           password: z.string().optional(),
+          passwordFile: z.string().optional(),
           database: z.string().default('postgres'),
           interval: duration('250ms'),
           timeout: duration('1s'),
@@ -206,7 +214,9 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** Cross-field checks zod's per-field schema cannot express. */
 function checkReferences(c: Config): string[] {
   const names = new Set(c.users.map((u) => u.name));
-  return c.admin.users.filter((u) => !names.has(u)).map((u) => `  admin.users: "${u}" is not one of users[].name`);
+  return c.admin.users
+    .filter((u) => !names.has(u))
+    .map((u) => `  admin.users: "${u}" is not one of users[].name`);
 }
 
 export class ConfigError extends Error {
@@ -225,11 +235,15 @@ export function validateConfig(input: unknown): Readonly<Config> {
   return deepFreeze(r.data);
 }
 
-/** PGROUTE_POOL__SIZE=50 sets pool.size; values are parsed as YAML scalars (numbers, booleans, lists). */
+/**
+ * PGROUTE_POOL__SIZE=50 sets pool.size; values are parsed as YAML scalars (numbers, booleans, lists).
+ * Only names with a section separator (`__`) count: Kubernetes injects service links such as
+ * PGROUTE_PORT and PGROUTE_SERVICE_HOST for a Service named pgroute, and those must not break the config.
+ */
 export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out = structuredClone(raw);
   for (const [k, v] of Object.entries(env)) {
-    if (!k.startsWith('PGROUTE_') || v === undefined || k === 'PGROUTE_CONFIG') continue;
+    if (!k.startsWith('PGROUTE_') || v === undefined || !k.includes('__')) continue;
     const path = k
       .slice('PGROUTE_'.length)
       .split('__')
@@ -244,6 +258,28 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
   return out;
 }
 
+/** Replace every passwordFile by the file's content, so the rest of pgroute sees plain passwords. */
+export function resolvePasswordFiles(c: Readonly<Config>, readFile = readFileSync): Readonly<Config> {
+  const read = (path: string, key: string): string => {
+    try {
+      return readFile(path, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(
+        `invalid configuration:\n  ${key}: cannot read ${path}: ${(err as Error).message}`,
+      );
+    }
+  };
+  const hasFiles = c.users.some((u) => u.passwordFile) || c.cluster.probe.passwordFile;
+  if (!hasFiles) return c;
+  const copy = structuredClone(c) as Config;
+  copy.users.forEach((u, i) => {
+    if (u.passwordFile) u.password = read(u.passwordFile, `users.${i}.passwordFile`);
+  });
+  if (copy.cluster.probe.passwordFile)
+    copy.cluster.probe.password = read(copy.cluster.probe.passwordFile, 'cluster.probe.passwordFile');
+  return deepFreeze(copy);
+}
+
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = {}): Readonly<Config> {
   let raw: unknown;
   try {
@@ -253,7 +289,7 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = {}): Reado
   }
   if (typeof raw !== 'object' || raw === null)
     throw new ConfigError(`configuration ${path} is not a YAML mapping`);
-  return validateConfig(applyEnv(raw as Record<string, unknown>, env));
+  return resolvePasswordFiles(validateConfig(applyEnv(raw as Record<string, unknown>, env)));
 }
 
 /** Every configuration key path (for the README reference test). */

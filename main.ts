@@ -8,6 +8,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { Discovery } from './discovery/discovery.js';
 import type { EndpointSource } from './discovery/endpoint-source.js';
+import { kubernetesSourceFromConfig } from './discovery/kubernetes/from-config.js';
 import { StaticSource } from './discovery/static-source.js';
 import { startOpsServer } from './metrics/ops-server.js';
 import { AdminSession } from './proxy/admin/admin-session.js';
@@ -49,7 +50,7 @@ export interface RunningProxy {
 export interface StartOptions {
   log?: Logger;
   clock?: () => number;
-  /** Extra endpoint sources (Kubernetes), built by the caller. */
+  /** Endpoint sources built by the caller (tests); replaces the Kubernetes source from the config. */
   sources?: EndpointSource[];
   /** Statement classifier; by default the libpg-query one. */
   classifier?: StatementClassifier;
@@ -118,6 +119,8 @@ export async function startPgroute(
   const firstWithPassword = config.users.find((u) => u.password !== null);
 
   const sources: EndpointSource[] = [...(opts.sources ?? [])];
+  if (config.cluster.kubernetes && !opts.sources)
+    sources.push(kubernetesSourceFromConfig(config.cluster.kubernetes));
   const staticSource =
     config.cluster.hosts.length > 0 ? new StaticSource({ hosts: config.cluster.hosts }) : null;
   if (staticSource) sources.push(staticSource);

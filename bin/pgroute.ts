@@ -66,7 +66,15 @@ async function main(args: string[]): Promise<number> {
     console.log(`${file}: configuration is valid`);
     return 0;
   }
-  const proxy = await startPgroute(config);
+  const proxy = await startPgroute(config, { loadConfig: () => loadConfigFile(file, process.env) });
+  // SIGHUP re-reads the file, as PgBouncer does; a bad file is reported and the old config stays.
+  process.on('SIGHUP', () => {
+    proxy
+      .reload()
+      .catch((err: unknown) =>
+        console.error(`reload failed: ${err instanceof Error ? err.message : String(err)}`),
+      );
+  });
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals): void => {
       process.off('SIGTERM', onSignal);
