@@ -69,7 +69,7 @@ export function createLogger(config: Readonly<Config>): Logger {
       redact,
       transport: {
         target: 'pino-pretty',
-        options: { colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' },
+        options: { colorize: true, singleLine: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' },
       },
     });
   }
