@@ -97,6 +97,8 @@ export class ClientSession implements ServerSink {
   /** The last routing decision, for SHOW and logs. */
   lastRoute: RouteDecision | null = null;
   private abandon: (() => void) | null = null;
+  /** The client left a session-mode or pinned connection: DISCARD ALL is running on it. */
+  private isResetting = false;
   /** A write ran on the attached primary: learn its LSN before letting the server go. */
   private needsLsn = false;
   /** When the current request went to a server (monotonic ms), for the duration histogram. */
@@ -635,6 +637,12 @@ export class ClientSession implements ServerSink {
       return;
     }
     if (!canRelease || conn.txStatus !== 'I') return;
+    if (this.isResetting) {
+      // DISCARD ALL dropped every prepared statement and setting on the server.
+      this.isResetting = false;
+      conn.prepared.clear();
+      conn.applied.clear();
+    }
     // Replies still buffered for the client go out before the server can serve anyone else.
     if (!this.toClient.isEmpty && this.state !== 'closed') this.flushClient();
     conn.detach(this.deps.clock());
@@ -722,8 +730,15 @@ export class ClientSession implements ServerSink {
         !this.pinReason &&
         this.deps.poolMode === 'transaction';
       if (isReusable) this.maybeRelease();
-      else {
-        // Session state (pins, session mode) or an unfinished transaction: do not hand it to anyone else.
+      else if (conn.queue.isEmpty && conn.txStatus === 'I' && !conn.isBroken) {
+        // Session state (session mode, or a pinned session): reset it with DISCARD ALL, as PgBouncer's
+        // server_reset_query does, and release the connection when the reset completes.
+        this.isResetting = true;
+        conn.queue.push({ kind: 'query', forward: false });
+        this.toServer.push(RESET_QUERY);
+        this.flushServer();
+      } else {
+        // An unfinished transaction or owed replies: nobody else may get this connection.
         conn.detach(this.deps.clock());
         this.server = null;
         conn.isBroken = true;
@@ -748,6 +763,8 @@ const NON_WRITE_PRIMARY = new Set(['read-your-writes', 'no-eligible-standby', 'l
  * The insert position, not pg_current_wal_lsn(): with synchronous_commit off, COMMIT returns before
  * its record is written, so the write position can still be behind the commit we must wait for.
  */
+const RESET_QUERY = buildQuery('DISCARD ALL');
+
 const LSN_QUERY = buildQuery('SELECT pg_catalog.pg_current_wal_insert_lsn()');
 
 function isOn(v: string | undefined): boolean {

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import tls from 'node:tls';
+import { computeTlsServerEndPoint } from './auth/channel-binding.js';
 import { verifyMd5Response } from './auth/md5.js';
 import { ScramServer } from './auth/scram-server.js';
 import { ByteReader } from './byte-reader.js';
@@ -62,6 +63,8 @@ function fatal(code: string, sqlState: string, message: string): ProxyError {
  */
 export async function runClientStartup(socket: net.Socket, deps: StartupDeps): Promise<StartupOutcome> {
   let current: net.Socket | tls.TLSSocket = socket;
+  /** tls-server-end-point data of the certificate this client was shown; enables SCRAM-SHA-256-PLUS. */
+  let channelBinding: Buffer | undefined;
   const reader = new ByteReader(socket);
   try {
     for (;;) {
@@ -89,6 +92,7 @@ export async function runClientStartup(socket: net.Socket, deps: StartupDeps): P
           }
           current.write('S');
           current = await upgradeToTls(socket, deps.tls.context, reader);
+          channelBinding = readOwnEndPoint(current);
           continue;
         }
         case 'startup': {
@@ -103,10 +107,14 @@ export async function runClientStartup(socket: net.Socket, deps: StartupDeps): P
           if (packet.minor > 0 || unknown.length > 0) current.write(negotiateProtocolVersion(0, unknown));
           for (const k of unknown) packet.params.delete(k);
           if (deps.tls?.isRequired && !(current instanceof tls.TLSSocket)) {
-            throw fatal(
+            // 28000, as PostgreSQL answers a client that no hostssl-only pg_hba.conf line admits.
+            throw new ProxyError(
               'TLS_REQUIRED',
               SqlState.InvalidAuthorizationSpecification,
-              'pgroute: TLS is required for every connection',
+              'pgroute: TLS is required for every connection (no encryption requested)',
+              'FATAL',
+              undefined,
+              'Connect with sslmode=require (or verify-full).',
             );
           }
           const userName = packet.params.get('user');
@@ -126,7 +134,7 @@ export async function runClientStartup(socket: net.Socket, deps: StartupDeps): P
           }
           const params = expandOptions(packet.params);
           const database = packet.params.get('database') || userName;
-          const user = await authenticate(current, reader, userName, deps);
+          const user = await authenticate(current, reader, userName, deps, channelBinding);
           reader.detach();
           return { kind: 'session', socket: current, user, database, params, rest: reader.takeRest() };
         }
@@ -175,6 +183,22 @@ async function upgradeToTls(
   return secure;
 }
 
+/**
+ * The binding of the certificate we presented (RFC 5929 section 4.1), read back from the socket so it
+ * is the one this handshake used even if the files were reloaded meanwhile. A certificate whose
+ * signature names no hash (Ed25519) has no binding: then only plain SCRAM-SHA-256 is offered, as
+ * PostgreSQL does when it cannot compute one.
+ */
+function readOwnEndPoint(socket: tls.TLSSocket): Buffer | undefined {
+  const raw = (socket.getCertificate() as tls.PeerCertificate | null)?.raw;
+  if (!raw) return undefined;
+  try {
+    return computeTlsServerEndPoint(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 async function readPassword(reader: ByteReader): Promise<Buffer> {
   const msg = await reader.typed(MAX_AUTH_MESSAGE);
   if (msg[0] !== Frontend.PasswordMessage) {
@@ -196,6 +220,7 @@ async function authenticate(
   reader: ByteReader,
   userName: string,
   deps: StartupDeps,
+  channelBinding: Buffer | undefined,
 ): Promise<UserEntry> {
   const user = deps.findUser(userName);
   const method: AuthMethod = user?.auth ?? 'scram-sha-256';
@@ -231,11 +256,12 @@ async function authenticate(
     return user;
   }
   // SCRAM-SHA-256; unknown users run a mock exchange so they cannot be told apart (as PostgreSQL does).
+  // Over TLS, SCRAM-SHA-256-PLUS is offered too (also in the mock exchange, which must look the same).
   const server =
     user?.scramVerifier && user.auth === 'scram-sha-256'
-      ? new ScramServer({ verifier: user.scramVerifier, username: userName })
-      : ScramServer.mock(userName, { mockSecret: deps.mockSecret });
-  socket.write(authSasl(['SCRAM-SHA-256']));
+      ? new ScramServer({ verifier: user.scramVerifier, username: userName, channelBinding })
+      : ScramServer.mock(userName, { mockSecret: deps.mockSecret, channelBinding });
+  socket.write(authSasl(server.mechanisms));
   const first = new MessageReader(await readPassword(reader), 5);
   const mechanism = first.cstring();
   const len = first.int32();

@@ -28,6 +28,8 @@ export type WriteResult =
     }
   | { kind: 'error'; error: ProxyError };
 
+const DROPS_STATEMENTS = /^\s*(discard\s+(all|plans)|deallocate\s+(prepare\s+)?all)\b/i;
+
 const OK_NONE: WriteResult = { kind: 'ok', info: null, isExtended: false, hasFake: false };
 
 /**
@@ -108,7 +110,10 @@ export function writeRequest(
       return OK_NONE;
     }
     case Frontend.Query: {
-      const info = known ?? classifier.classify(readQuery(msg));
+      const sql = readQuery(msg);
+      const info = known ?? classifier.classify(sql);
+      // The client dropped every server-side statement itself: forget ours, re-prepare lazily.
+      if (DROPS_STATEMENTS.test(sql)) conn.prepared.clear();
       const settings = info.settings.filter((s) => !s.isLocal && !s.name.startsWith('pgroute.'));
       q.push(
         settings.length > 0 ? { kind: 'query', forward: true, settings } : { kind: 'query', forward: true },

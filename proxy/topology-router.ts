@@ -135,7 +135,9 @@ export class TopologyRouter {
             SqlState.CannotConnectNow,
             `pgroute: no primary became available within ${this.options.primaryWaitTimeoutMs} ms`,
             'ERROR',
-            this.isPaused ? 'pgroute is paused (PAUSE)' : 'the cluster has no writable primary (failover in progress?)',
+            this.isPaused
+              ? 'pgroute is paused (PAUSE)'
+              : 'the cluster has no writable primary (failover in progress?)',
           ),
         );
       }, this.options.primaryWaitTimeoutMs);

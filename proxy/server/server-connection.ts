@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
+import { computeTlsServerEndPoint } from '../auth/channel-binding.js';
 import { md5Response } from '../auth/md5.js';
 import { ScramClient } from '../auth/scram-client.js';
 import { ReplyQueue } from '../reply-queue.js';
@@ -72,6 +73,8 @@ export class ServerConnection implements FrameHandler {
   isBroken = false;
   bytesIn = 0;
   bytesOut = 0;
+  /** SASL mechanism the login used ('SCRAM-SHA-256-PLUS' when bound to the TLS channel), else null. */
+  saslMechanism: string | null = null;
   private sink: ServerSink | null = null;
   private readonly framer: Framer;
 
@@ -269,8 +272,14 @@ export class ServerConnection implements FrameHandler {
               finish(noPassword(this.instanceId, opts.user));
               return;
             }
-            scram = new ScramClient({ password: opts.password });
+            // Over TLS, bind to the server's certificate (SCRAM-SHA-256-PLUS) when it offers that,
+            // as libpq's channel_binding=prefer does: a man in the middle then cannot relay the login.
+            scram = new ScramClient({
+              password: opts.password,
+              channelBinding: readPeerEndPoint(this.socket),
+            });
             const first = scram.start(msg.mechanisms as string[]);
+            this.saslMechanism = first.mechanism;
             this.socket.write(serialize.sendSASLInitialResponseMessage(first.mechanism, first.clientFirst));
             return;
           }
@@ -372,39 +381,82 @@ function openSocket(opts: ServerConnectOptions): Promise<net.Socket> {
   });
 }
 
-/** SSLRequest, then a TLS handshake over the same socket if the server agrees (protocol 55.2.10). */
+/** tls-server-end-point data of the server's certificate (RFC 5929), or undefined without TLS or a usable hash. */
+function readPeerEndPoint(socket: net.Socket): Buffer | undefined {
+  if (!(socket instanceof tls.TLSSocket)) return undefined;
+  const raw = socket.getPeerCertificate()?.raw;
+  if (!raw) return undefined;
+  try {
+    return computeTlsServerEndPoint(raw);
+  } catch {
+    // Ed25519 and the like define no binding; plain SCRAM-SHA-256 then, as libpq does.
+    return undefined;
+  }
+}
+
+/**
+ * SSLRequest, then a TLS handshake over the same socket if the server agrees (protocol 55.2.10).
+ * sslmode means what it means to libpq (https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-SSLMODE-STATEMENTS).
+ */
 function negotiateTls(socket: net.Socket, opts: ServerConnectOptions): Promise<net.Socket> {
   if (opts.sslmode === 'disable') return Promise.resolve(socket);
+  const where = `${opts.host}:${opts.port}`;
   return new Promise((resolve, reject) => {
-    socket.once('data', (b: Buffer) => {
-      if (b[0] === 0x4e /* N */) {
-        if (opts.sslmode === 'prefer') return resolve(socket);
-        return reject(
-          new ServerConnectError('SERVER_TLS_REFUSED', `${opts.host}:${opts.port} does not accept TLS`),
-        );
+    let secure: tls.TLSSocket | null = null;
+    const settle = (err: ServerConnectError | null, result?: net.Socket): void => {
+      clearTimeout(timer);
+      socket.off('data', onAnswer);
+      socket.off('close', onClose);
+      socket.off('error', onError);
+      if (err) {
+        secure?.destroy();
+        reject(err);
+      } else resolve(result!);
+    };
+    const timer = setTimeout(
+      () => settle(new ServerConnectError('SERVER_TLS_TIMEOUT', `TLS negotiation with ${where} timed out`)),
+      opts.connectTimeoutMs,
+    );
+    const onClose = (): void =>
+      settle(
+        new ServerConnectError('SERVER_CLOSED', `${where} closed the connection during TLS negotiation`),
+      );
+    const onError = (err: Error): void =>
+      settle(new ServerConnectError('SERVER_IO', `${where}: ${err.message}`));
+    const onAnswer = (b: Buffer): void => {
+      socket.off('data', onAnswer);
+      if (b[0] === 0x4e /* N */ && b.length === 1) {
+        if (opts.sslmode === 'prefer') return settle(null, socket);
+        return settle(new ServerConnectError('SERVER_TLS_REFUSED', `${where} does not accept TLS`));
       }
+      // More than the one byte would be data injected before the handshake (CVE-2021-23222).
       if (b[0] !== 0x53 /* S */ || b.length !== 1) {
-        return reject(new ServerConnectError('SERVER_TLS_PROTOCOL', 'unexpected answer to SSLRequest'));
+        return settle(new ServerConnectError('SERVER_TLS_PROTOCOL', 'unexpected answer to SSLRequest'));
       }
       const verify = opts.sslmode === 'verify-ca' || opts.sslmode === 'verify-full';
-      const secure = tls.connect({
+      secure = tls.connect({
         socket,
-        ...(opts.sslmode === 'verify-full' ? { servername: opts.host } : {}),
+        // The name checked against the certificate. SNI may only carry a DNS name (RFC 6066 section 3),
+        // so an IP address is checked against the certificate's IP SANs without being sent.
+        host: opts.host,
+        ...(net.isIP(opts.host) === 0 ? { servername: opts.host } : {}),
         rejectUnauthorized: verify,
         ...(opts.ca ? { ca: opts.ca } : {}),
         // verify-ca checks the chain but not the host name (libpq semantics).
         ...(opts.sslmode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
       });
-      secure.once('secureConnect', () => {
-        secure.removeAllListeners('error');
-        resolve(secure);
+      const tlsSocket = secure;
+      tlsSocket.once('secureConnect', () => {
+        tlsSocket.removeAllListeners('error');
+        settle(null, tlsSocket);
       });
-      secure.once('error', (err) =>
-        reject(
-          new ServerConnectError('SERVER_TLS_FAILED', `TLS to ${opts.host}:${opts.port}: ${err.message}`),
-        ),
+      tlsSocket.once('error', (err) =>
+        settle(new ServerConnectError('SERVER_TLS_FAILED', `TLS to ${where}: ${err.message}`)),
       );
-    });
+    };
+    socket.on('data', onAnswer);
+    socket.once('close', onClose);
+    socket.once('error', onError);
     socket.write(serialize.requestSsl());
   });
 }
