@@ -2,7 +2,6 @@
 
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
-import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
@@ -20,9 +19,10 @@ import { ProxyError, SqlState } from './proxy/errors.js';
 import { FailoverTracker } from './proxy/failover-tracker.js';
 import { Listener, type ListenerMode } from './proxy/listener.js';
 import { PoolRegistry } from './proxy/server/pool-registry.js';
-import { ServerConnection } from './proxy/server/server-connection.js';
+import { ServerConnectError, ServerConnection } from './proxy/server/server-connection.js';
 import type { StatementClassifier } from './proxy/session-types.js';
 import { ProxyStats } from './proxy/stats.js';
+import { TlsContext } from './proxy/tls-context.js';
 import { TopologyRouter } from './proxy/topology-router.js';
 import { Classifier } from './router/classify.js';
 
@@ -56,6 +56,48 @@ export interface StartOptions {
   classifier?: StatementClassifier;
   /** Where RELOAD and SIGHUP read the new configuration from. */
   loadConfig?: () => Readonly<Config>;
+}
+
+/** Configuration parts a reload applies at once (new clients and connections see them). */
+export const LIVE_KEYS = [
+  'users',
+  'pool',
+  'routing.fallbackToPrimary',
+  'routing.maxLagBytes',
+  'routing.maxLagSeconds',
+  'routing.readYourWrites',
+  'routing.primaryWaitTimeout',
+  'routing.weights',
+  'cluster.hosts',
+  'tls',
+  'admin',
+  'server.sslmode',
+  'limits.maxMessageSize',
+  'limits.maxPreparedStatements',
+  'limits.maxPendingBytes',
+  'log.level',
+  'shutdown',
+];
+
+/** Parts read once at start: a reload reports them, a restart applies them. */
+export const RESTART_KEYS = [
+  'listen',
+  'http',
+  'cluster.kubernetes',
+  'cluster.probe',
+  'server.sslrootcert',
+  'routing.readFunctions',
+  'routing.writeFunctions',
+  'limits.maxClients',
+  'limits.authTimeout',
+  'log.format',
+];
+
+function pick(c: Readonly<Config>, path: string): unknown {
+  let v: unknown = c;
+  for (const k of path.split('.'))
+    v = v === undefined || v === null ? undefined : (v as Record<string, unknown>)[k];
+  return v;
 }
 
 export function createLogger(config: Readonly<Config>): Logger {
@@ -119,8 +161,17 @@ export async function startPgroute(
   const firstWithPassword = config.users.find((u) => u.password !== null);
 
   const sources: EndpointSource[] = [...(opts.sources ?? [])];
+  const discoveryLog = log.child({ component: 'discovery' });
+  // Without this an API outage, a 403 from RBAC or a TLS mistake would only show as an empty topology.
   if (config.cluster.kubernetes && !opts.sources)
-    sources.push(kubernetesSourceFromConfig(config.cluster.kubernetes));
+    sources.push(
+      kubernetesSourceFromConfig(config.cluster.kubernetes, process.env, (error, retryInMs, resource) =>
+        discoveryLog.warn(
+          { event: 'kubernetes-error', resource, retryInMs, error: error.message },
+          `Kubernetes ${resource}: ${error.message}; retrying in ${retryInMs} ms`,
+        ),
+      ),
+    );
   const staticSource =
     config.cluster.hosts.length > 0 ? new StaticSource({ hosts: config.cluster.hosts }) : null;
   if (staticSource) sources.push(staticSource);
@@ -135,7 +186,7 @@ export async function startPgroute(
       queryTimeoutMs: config.cluster.probe.timeout,
     },
     now: clock,
-    logger: log.child({ component: 'discovery' }),
+    logger: discoveryLog,
   });
 
   const ca = config.server.sslrootcert ? readFileSync(config.server.sslrootcert) : undefined;
@@ -155,7 +206,13 @@ export async function startPgroute(
           maxMessageSize: config.limits.maxMessageSize,
         },
         clock(),
-      ),
+      ).catch((err: unknown) => {
+        // A data connection that cannot be opened marks the instance suspect at once (and probes it).
+        if (err instanceof ServerConnectError && (!err.sqlState || err.sqlState.startsWith('57P'))) {
+          discovery.reportFailure(key.instanceId, err.message);
+        }
+        throw err;
+      }),
     clock,
   );
 
@@ -170,7 +227,7 @@ export async function startPgroute(
         maxLagSeconds: config.routing.maxLagSeconds,
         weights: config.routing.weights,
       }),
-      primaryWaitTimeoutMs: config.routing.primaryWaitTimeout,
+      primaryWaitTimeoutMs: () => config.routing.primaryWaitTimeout,
       maxHeld: config.pool.maxWaiting,
     },
     {
@@ -199,10 +256,10 @@ export async function startPgroute(
       writeFunctions: config.routing.writeFunctions,
     }));
 
-  let tlsContext: tls.SecureContext | null = null;
+  let tlsContext: TlsContext | null = null;
   const loadTls = (c: Readonly<Config>): void => {
     tlsContext = c.tls
-      ? tls.createSecureContext({ cert: readFileSync(c.tls.cert), key: readFileSync(c.tls.key) })
+      ? TlsContext.load({ certFile: c.tls.cert, keyFile: c.tls.key, log: log.child({ component: 'tls' }) })
       : null;
   };
   loadTls(config);
@@ -268,7 +325,7 @@ export async function startPgroute(
           log,
           findUser: (n) => users.get(n),
           tls: () =>
-            tlsContext ? { context: tlsContext, isRequired: config.tls?.mode === 'require' } : null,
+            tlsContext ? { context: tlsContext.current(), isRequired: config.tls?.mode === 'require' } : null,
           sessionDeps,
           cancels,
           clientCount: () => sessions.size,
@@ -289,17 +346,10 @@ export async function startPgroute(
   const reload = async (next?: Readonly<Config>): Promise<string> => {
     const fresh = next ?? opts.loadConfig?.();
     if (!fresh) throw new Error('no configuration source to reload from');
-    const changed: string[] = [];
-    if (JSON.stringify(fresh.users) !== JSON.stringify(config.users)) changed.push('users');
-    if (JSON.stringify(fresh.pool) !== JSON.stringify(config.pool)) changed.push('pool');
-    if (JSON.stringify(fresh.routing) !== JSON.stringify(config.routing)) changed.push('routing');
-    if (fresh.log.level !== config.log.level) changed.push('log.level');
-    if (JSON.stringify(fresh.cluster.hosts) !== JSON.stringify(config.cluster.hosts))
-      changed.push('cluster.hosts');
-    if (JSON.stringify(fresh.tls) !== JSON.stringify(config.tls)) changed.push('tls');
-    const needsRestart = ['listen', 'http', 'admin', 'server'].filter(
-      (k) => JSON.stringify(fresh[k as keyof Config]) !== JSON.stringify(config[k as keyof Config]),
-    );
+    const differs = (path: string): boolean =>
+      JSON.stringify(pick(fresh, path)) !== JSON.stringify(pick(config, path));
+    const changed = LIVE_KEYS.filter(differs);
+    const needsRestart = RESTART_KEYS.filter(differs);
     users = buildUserDirectory(fresh, users);
     loadTls(fresh);
     config = fresh;

@@ -1,6 +1,6 @@
 // Drives one data directory's server lifecycle with initdb, pg_basebackup and pg_ctl.
 import { readFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findPgBinaries, type PgBinaries } from './pg-binaries.js';
 import type { PgCommandRunner } from './pg-command-runner.js';
@@ -44,6 +44,12 @@ export class PgCtl {
     ]);
     // The copy carries the source's log; the new server starts its own.
     await rm(join(dataDir, SERVER_LOG_FILE), { force: true });
+    // The local cluster keeps unix sockets in the data dir and pg_basebackup copies the source's
+    // socket lock file (.s.PGSQL.<port>.lock); if this instance got the same port number on its own
+    // address, postgres would refuse to start ("lock file already exists", held by the live source).
+    for (const name of await readdir(dataDir)) {
+      if (name.startsWith('.s.PGSQL.')) await rm(join(dataDir, name), { force: true });
+    }
   }
 
   async start(dataDir: string): Promise<void> {

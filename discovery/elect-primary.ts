@@ -48,13 +48,24 @@ export function findMajoritySystemIdentifier(inputs: readonly ElectionInput[]): 
  * newer primary; on equal timelines the orchestrator's word (Kubernetes -rw / instanceRole) decides; if that
  * does not single one out, nobody is writable until it is clear: two writable primaries would fork the data.
  */
-export function electPrimary(inputs: readonly ElectionInput[], clusterSystemId: string | null): Election {
+export function electPrimary(
+  inputs: readonly ElectionInput[],
+  clusterSystemId: string | null,
+  /** The highest timeline any instance of the cluster was ever seen on (null: none yet). */
+  highestTimelineSeen: number | null = null,
+): Election {
   const candidates = inputs.filter(
     (input) =>
-      input.isUp && input.isInRecovery === false && !isForeignSystem(input.systemIdentifier, clusterSystemId),
+      input.isUp &&
+      input.isInRecovery === false &&
+      !isForeignSystem(input.systemIdentifier, clusterSystemId) &&
+      // A primary on an older timeline than the cluster has reached is a stale one (restarted without
+      // being demoted): it must never be elected, even while the newer primary is briefly unreachable.
+      !(highestTimelineSeen !== null && input.timeline !== null && input.timeline < highestTimelineSeen),
   );
   const [first] = candidates;
-  if (first === undefined) return { kind: 'none', detail: 'no reachable instance reports not-in-recovery' };
+  if (first === undefined)
+    return { kind: 'none', detail: 'no reachable instance reports not-in-recovery on the newest timeline' };
   if (candidates.length === 1)
     return { kind: 'elected', primaryId: first.id, basis: 'sole', detail: 'only primary' };
 

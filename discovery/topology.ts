@@ -48,6 +48,8 @@ export class Topology {
   private readonly sources = new Map<string, Map<string, SourceEndpoint>>();
   private readonly records = new Map<string, InstanceRecord>();
   private pinnedSystemId: string | null;
+  /** Highest timeline any instance of this cluster reported: primaries below it are stale (fencing). */
+  private highestTimeline: number | null = null;
   private snapshot: TopologySnapshot = {
     version: 0,
     instances: [],
@@ -173,7 +175,12 @@ export class Topology {
       sourceRole: opinions.get(record.id)?.roleHint ?? null,
     }));
     const clusterSystemId = this.pinnedSystemId ?? findMajoritySystemIdentifier(inputs);
-    const election = electPrimary(inputs, clusterSystemId);
+    for (const input of inputs) {
+      if (input.timeline !== null && !isForeignSystem(input.systemIdentifier, clusterSystemId)) {
+        this.highestTimeline = Math.max(this.highestTimeline ?? 0, input.timeline);
+      }
+    }
+    const election = electPrimary(inputs, clusterSystemId, this.highestTimeline);
     const primaryId = election.kind === 'elected' ? election.primaryId : null;
     const primary = primaryId === null ? undefined : this.records.get(primaryId);
     if (this.pinnedSystemId === null && primary?.probe?.systemIdentifier) {

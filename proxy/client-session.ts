@@ -97,6 +97,14 @@ export class ClientSession implements ServerSink {
   /** The last routing decision, for SHOW and logs. */
   lastRoute: RouteDecision | null = null;
   private abandon: (() => void) | null = null;
+  /** The request on its way, kept until its first reply so a failed read can go elsewhere. */
+  private inflight: {
+    batch: PendingMessage[];
+    infos: StatementInfo[];
+    attempt: number;
+    isRead: boolean;
+    hasAnswered: boolean;
+  } | null = null;
   /** The client left a session-mode or pinned connection: DISCARD ALL is running on it. */
   private isResetting = false;
   /** A write ran on the attached primary: learn its LSN before letting the server go. */
@@ -253,7 +261,11 @@ export class ClientSession implements ServerSink {
   /** Classification of the statements a message runs, for routing. */
   private describe(type: number, msg: Buffer): StatementInfo | null {
     if (type === Frontend.Query) return this.deps.classifier.classify(readQuery(msg));
-    if (type === Frontend.Parse) return this.deps.classifier.classify(readParse(msg).query);
+    if (type === Frontend.Parse) {
+      const info = this.deps.classifier.classify(readParse(msg).query);
+      // Session SETs through the extended protocol pin (they are not replayed): route them as such.
+      return info.pin === 'session-set' ? { ...info, settings: [] } : info;
+    }
     if (type === Frontend.Bind) {
       const head = readBindHead(msg);
       const stmt = head.statement ? this.statements.get(head.statement) : undefined;
@@ -278,6 +290,11 @@ export class ClientSession implements ServerSink {
       return;
     }
     this.requestStartedAt = this.deps.monotonic();
+    this.send(batch, infos, 0);
+  }
+
+  /** Route a request and send it; `attempt` counts retries after a server failed before answering. */
+  private send(batch: PendingMessage[], infos: StatementInfo[], attempt: number): void {
     const req: RouteRequest = { kind: 'batch', statements: infos, session: this };
     let routed: Pool | Promise<Pool>;
     try {
@@ -286,6 +303,13 @@ export class ClientSession implements ServerSink {
       this.failBatch(batch, asProxyError(err, 'ERROR'));
       return;
     }
+    const startsBlock = infos.some((i) => i.txEffects.some((e) => e?.kind === 'begin'));
+    const isRead =
+      this.lastRoute?.kind === 'route' &&
+      this.lastRoute.role === 'standby' &&
+      this.txStatus === 'I' &&
+      !startsBlock;
+    this.inflight = { batch, infos, attempt, isRead, hasAnswered: false };
     if (!(routed instanceof Promise)) {
       const conn = routed.tryAcquire();
       if (conn) {
@@ -312,6 +336,13 @@ export class ClientSession implements ServerSink {
       (err: unknown) => {
         if (this.state === 'closed') return;
         this.state = 'idle';
+        // Nothing reached a server: safe to route again (the failed instance is now suspect), reads
+        // and writes alike; a write then waits for a primary instead of failing.
+        if (isUnreachable(err) && attempt < MAX_CONNECT_RETRIES) {
+          this.send(batch, infos, attempt + 1);
+          return;
+        }
+        this.inflight = null;
         this.failBatch(batch, asProxyError(err, 'ERROR'));
         this.flushClient();
         this.drainBacklog();
@@ -448,11 +479,15 @@ export class ClientSession implements ServerSink {
 
   /** Transaction pooling cannot move a session that holds server-side state: keep its server. */
   private notePin(info: StatementInfo, isExtended: boolean): void {
-    if (this.pinReason || this.deps.poolMode === 'session') return;
-    let reason = info.pin && PINNING.has(info.pin) ? info.pin : null;
-    // Session SETs sent with the simple protocol are replayed on other servers; via Parse they pin.
-    if (!reason && isExtended && info.settings.some((s) => !s.isLocal && !s.name.startsWith('pgroute.'))) {
-      reason = 'session-set';
+    if (this.pinReason || this.deps.poolMode === 'session' || !info.pin) return;
+    let reason: string | null = PINNING.has(info.pin) ? info.pin : null;
+    if (!reason && info.pin === 'session-set') {
+      // Session SETs with a known value, sent with the simple protocol, are replayed on other servers;
+      // through the extended protocol, or with a value known only to the server ($1, an expression), they pin.
+      const replayable = info.settings.some(
+        (s) => !s.isLocal && s.value !== null && !s.name.startsWith('pgroute.'),
+      );
+      if (isExtended || !replayable) reason = 'session-set';
     }
     if (reason) {
       this.pinReason = reason;
@@ -512,7 +547,10 @@ export class ClientSession implements ServerSink {
       this.deps.knownStatements.add(completed.serverName);
     }
     if (type === Backend.ParameterStatus && action.forward) this.trackReported(conn, msg);
-    if (action.forward && this.state !== 'closed') this.toClient.push(msg);
+    if (action.forward && this.state !== 'closed') {
+      this.toClient.push(msg);
+      if (this.inflight) this.inflight.hasAnswered = true;
+    }
     if (completed?.kind === 'query' && completed.settings && !this.sawError)
       this.applySettings(conn, completed);
     if (type === Backend.ReadyForQuery) {
@@ -531,6 +569,7 @@ export class ClientSession implements ServerSink {
 
   onServerBytes(bytes: Buffer): void {
     if (this.state !== 'closed') this.toClient.push(bytes);
+    if (this.inflight) this.inflight.hasAnswered = true;
   }
 
   onServerChunkEnd(): void {
@@ -552,6 +591,15 @@ export class ClientSession implements ServerSink {
       return;
     }
     if (this.state === 'closed') return;
+    const inflight = this.inflight;
+    this.inflight = null;
+    if (inflight?.isRead && !inflight.hasAnswered && inflight.attempt === 0 && !this.sawError) {
+      // An autocommit read whose standby failed before any byte reached the client: once more elsewhere.
+      this.state = 'idle';
+      this.send(inflight.batch, inflight.infos, 1);
+      this.flushServer();
+      return;
+    }
     const wasInBlock = this.txStatus !== 'I';
     const lost = new ProxyError(
       'SERVER_LOST',
@@ -619,6 +667,7 @@ export class ClientSession implements ServerSink {
       this.state === 'closed' ||
       (this.state !== 'login' && this.deps.poolMode === 'transaction' && !this.pinReason);
     if (!conn.queue.isEmpty) return;
+    this.inflight = null;
     if (this.requestStartedAt > 0) {
       this.deps.stats.requestDuration.observe((this.deps.monotonic() - this.requestStartedAt) / 1000);
       this.requestStartedAt = 0;
@@ -766,6 +815,16 @@ const NON_WRITE_PRIMARY = new Set(['read-your-writes', 'no-eligible-standby', 'l
 const RESET_QUERY = buildQuery('DISCARD ALL');
 
 const LSN_QUERY = buildQuery('SELECT pg_catalog.pg_current_wal_insert_lsn()');
+
+/** Attempts to find a reachable server for a request that never reached one. */
+const MAX_CONNECT_RETRIES = 3;
+
+/** A failure to reach the instance at all (as opposed to the server refusing us, e.g. 28P01). */
+function isUnreachable(err: unknown): boolean {
+  if (!(err instanceof ServerConnectError)) return false;
+  if (err.sqlState) return err.sqlState.startsWith('57P') || err.sqlState === '08006';
+  return err.code !== 'SERVER_AUTH_NO_PASSWORD' && err.code !== 'SERVER_AUTH_PROTOCOL';
+}
 
 function isOn(v: string | undefined): boolean {
   return v !== undefined && ['on', 'true', 'yes', '1'].includes(v.toLowerCase());

@@ -91,8 +91,9 @@ export async function runClientStartup(socket: net.Socket, deps: StartupDeps): P
             );
           }
           current.write('S');
-          current = await upgradeToTls(socket, deps.tls.context, reader);
-          channelBinding = readOwnEndPoint(current);
+          const secure = await upgradeToTls(socket, deps.tls.context, reader);
+          current = secure;
+          channelBinding = readOwnEndPoint(secure);
           continue;
         }
         case 'startup': {

@@ -44,12 +44,13 @@ export class ReplyQueue {
   get length(): number {
     return this.items.length - this.head;
   }
-  /** Number of Sync/Query/FunctionCall whose ReadyForQuery is still owed. */
+  /** Number of the client's Sync/Query/FunctionCall whose ReadyForQuery is still owed. */
   countReadyOwed(): number {
     let n = 0;
     for (let i = this.head; i < this.items.length; i++) {
-      const k = this.items[i]!.kind;
-      if (k === 'sync' || k === 'query' || k === 'function-call') n++;
+      // Only what the client asked for: the proxy's own queries (settings sync, LSN) owe it nothing.
+      const o = this.items[i]!;
+      if (o.kind === 'sync' || o.kind === 'function-call' || (o.kind === 'query' && o.forward)) n++;
     }
     return n;
   }

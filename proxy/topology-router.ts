@@ -15,7 +15,7 @@ export interface RouterCounters {
 
 export interface TopologyRouterOptions {
   policy: () => PolicyOptions;
-  primaryWaitTimeoutMs: number;
+  primaryWaitTimeoutMs: () => number;
   /** Most writes that may wait for a primary at once. */
   maxHeld: number;
 }
@@ -127,20 +127,21 @@ export class TopologyRouter {
         this.counters.onRouted(listener, d);
         resolve(this.poolFor(d, req, snapshot));
       };
+      const waitMs = this.options.primaryWaitTimeoutMs();
       const timer = setTimeout(() => {
         done();
         reject(
           new ProxyError(
             'PRIMARY_WAIT_TIMEOUT',
             SqlState.CannotConnectNow,
-            `pgroute: no primary became available within ${this.options.primaryWaitTimeoutMs} ms`,
+            `pgroute: no primary became available within ${waitMs} ms`,
             'ERROR',
             this.isPaused
               ? 'pgroute is paused (PAUSE)'
               : 'the cluster has no writable primary (failover in progress?)',
           ),
         );
-      }, this.options.primaryWaitTimeoutMs);
+      }, waitMs);
       this.waiters.add(retry);
       req.session.onAbandon(() => {
         if (!this.waiters.has(retry)) return;

@@ -10,6 +10,9 @@ export interface RoutableStatement {
   target: 'primary' | 'any';
   reason: string;
   hint: 'primary' | 'standby' | 'any' | null;
+  /** Pins the session to its server connection (LISTEN, temp table, SET ROLE, ...). */
+  pin?: string | null;
+  settings?: readonly { name: string; value: string | null; isLocal: boolean }[];
   txEffects: readonly ({ kind: string; readOnly?: boolean | null } | null)[];
 }
 
@@ -41,6 +44,7 @@ export type RouteReason =
   | 'mode-ro'
   | 'mode-r'
   | 'login'
+  | 'pin'
   | 'read-your-writes'
   | 'no-eligible-standby';
 
@@ -86,6 +90,13 @@ export function eligibleStandbys(
   );
 }
 
+/** Pins, except a session SET whose value the proxy can replay elsewhere (then nothing pins). */
+export function isPinning(st: RoutableStatement): boolean {
+  if (!st.pin) return false;
+  if (st.pin !== 'session-set') return true;
+  return !(st.settings ?? []).some((s) => !s.isLocal && s.value !== null);
+}
+
 /** Why a batch needs the primary, or null when any instance can run it. */
 export function primaryReason(
   statements: readonly RoutableStatement[],
@@ -94,6 +105,9 @@ export function primaryReason(
   for (const st of statements) {
     if (st.hint === 'primary') return 'hint-primary';
     if (st.target === 'primary') return 'write';
+    // A statement that pins the session keeps it on this server for good: it must be the primary, or
+    // every later write of the session would fail with 25006 on a standby.
+    if (isPinning(st)) return 'pin';
     for (const e of st.txEffects) {
       if (e?.kind !== 'begin') continue;
       const isReadOnly = e.readOnly ?? session.isReadOnlyByDefault;

@@ -2,7 +2,11 @@
 
 import { readFileSync } from 'node:fs';
 import { buildKubeConfig } from './kube-config.js';
-import { KubernetesSource, type KubernetesTarget } from './kubernetes-source.js';
+import {
+  KubernetesSource,
+  type KubernetesSourceOptions,
+  type KubernetesTarget,
+} from './kubernetes-source.js';
 
 /** What discovery asks of the Kubernetes API: the Role in deploy/ grants exactly this. */
 export const KUBERNETES_ACCESS = [
@@ -36,13 +40,18 @@ export function targetFromConfig(section: KubernetesSection, namespace: string):
   return { mode: 'pods', namespace, labelSelector: section.labelSelector!, port: section.port };
 }
 
-/** In-cluster credentials inside a pod, else KUBECONFIG / ~/.kube/config. */
+/** In-cluster credentials inside a pod, else KUBECONFIG / ~/.kube/config; API errors go to `onError`. */
 export function kubernetesSourceFromConfig(
   section: KubernetesSection,
   env: NodeJS.ProcessEnv = process.env,
+  onError?: KubernetesSourceOptions['onError'],
 ): KubernetesSource {
   const kubeConfig = buildKubeConfig(
     env.KUBERNETES_SERVICE_HOST ? { kind: 'in-cluster' } : { kind: 'default' },
   );
-  return new KubernetesSource({ target: targetFromConfig(section, resolveNamespace(section)), kubeConfig });
+  return new KubernetesSource({
+    target: targetFromConfig(section, resolveNamespace(section)),
+    kubeConfig,
+    onError,
+  });
 }

@@ -426,12 +426,14 @@ function negotiateTls(socket: net.Socket, opts: ServerConnectOptions): Promise<n
     const onAnswer = (b: Buffer): void => {
       socket.off('data', onAnswer);
       if (b[0] === 0x4e /* N */ && b.length === 1) {
-        if (opts.sslmode === 'prefer') return settle(null, socket);
-        return settle(new ServerConnectError('SERVER_TLS_REFUSED', `${where} does not accept TLS`));
+        if (opts.sslmode === 'prefer') settle(null, socket);
+        else settle(new ServerConnectError('SERVER_TLS_REFUSED', `${where} does not accept TLS`));
+        return;
       }
       // More than the one byte would be data injected before the handshake (CVE-2021-23222).
       if (b[0] !== 0x53 /* S */ || b.length !== 1) {
-        return settle(new ServerConnectError('SERVER_TLS_PROTOCOL', 'unexpected answer to SSLRequest'));
+        settle(new ServerConnectError('SERVER_TLS_PROTOCOL', 'unexpected answer to SSLRequest'));
+        return;
       }
       const verify = opts.sslmode === 'verify-ca' || opts.sslmode === 'verify-full';
       secure = tls.connect({

@@ -3,7 +3,7 @@
 import pino from 'pino';
 import { type ConfigInput, validateConfig } from '../../config.js';
 import type { LocalCluster } from '../../demo/local-cluster.js';
-import { type RunningProxy, startPgroute } from '../../main.js';
+import { type RunningProxy, type StartOptions, startPgroute } from '../../main.js';
 
 export interface TestProxy {
   proxy: RunningProxy;
@@ -27,8 +27,11 @@ export interface TestProxy {
 export async function startTestProxy(
   cluster: LocalCluster,
   overrides: Partial<ConfigInput> = {},
+  startOptions: StartOptions = {},
 ): Promise<TestProxy> {
   const d = cluster.descriptor;
+  // `cluster` overrides merge into the defaults, so a test can swap `hosts` (e.g. [] with Kubernetes) and keep the probe.
+  const { cluster: clusterOverrides, ...rest } = overrides;
   const config = validateConfig({
     listen: [
       { host: '127.0.0.1', port: 0, mode: 'auto' },
@@ -39,6 +42,7 @@ export async function startTestProxy(
     cluster: {
       hosts: d.instances.map((i) => `${i.host}:${i.port}`),
       probe: { user: d.superuser, database: 'postgres', interval: '100ms' },
+      ...clusterOverrides,
     },
     users: [
       { name: d.users.scram.name, password: d.users.scram.password },
@@ -50,10 +54,10 @@ export async function startTestProxy(
     http: { host: '127.0.0.1', port: 0 },
     log: { level: process.env.PGROUTE_TEST_LOG ?? 'silent' },
     shutdown: { timeout: '2s' },
-    ...overrides,
+    ...rest,
   });
   const log = pino({ level: config.log.level });
-  const proxy = await startPgroute(config, { log });
+  const proxy = await startPgroute(config, { log, ...startOptions });
   await proxy.discovery.waitFor(
     (s) => s.primaryId !== null && s.instances.every((i) => i.role !== 'unknown'),
     15_000,

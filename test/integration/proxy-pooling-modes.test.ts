@@ -76,3 +76,37 @@ describe('transaction pooling pins what cannot move', () => {
     }
   });
 });
+
+describe('pinning on the auto listener', () => {
+  it('pins a session whose SET has a value only the server knows, so it does not leak to another client', async () => {
+    const a = new pg.Client(transaction.params({ mode: 'rw' }));
+    const b = new pg.Client(transaction.params({ mode: 'rw' }));
+    await a.connect();
+    await b.connect();
+    try {
+      await a.query("SELECT set_config('work_mem', $1, false)", ['9MB']);
+      expect([...transaction.proxy.sessions].some((s) => s.pinReason === 'session-set')).toBe(true);
+      for (let i = 0; i < 4; i++) {
+        expect((await b.query("SELECT current_setting('work_mem') AS w")).rows[0].w).toBe('4MB');
+        expect((await a.query("SELECT current_setting('work_mem') AS w")).rows[0].w).toBe('9MB');
+      }
+    } finally {
+      await a.end();
+      await b.end();
+    }
+  });
+
+  it('runs a statement that pins (SET ROLE) on the primary, so later writes work', async () => {
+    const c = new pg.Client(transaction.params({ mode: 'auto' }));
+    await c.connect();
+    try {
+      await c.query('SET ROLE NONE');
+      await c.query('CREATE TEMP TABLE after_pin (x int)');
+      await c.query('INSERT INTO after_pin VALUES (1)');
+      const r = await c.query('SELECT pg_is_in_recovery() AS standby FROM after_pin');
+      expect(r.rows[0].standby).toBe(false);
+    } finally {
+      await c.end();
+    }
+  });
+});

@@ -376,3 +376,32 @@ describe('Topology snapshots', () => {
     expect(Object.isFrozen(topology.current().instances[0])).toBe(true);
   });
 });
+
+describe('fencing a stale primary across probe gaps', () => {
+  it('never elects a primary on an older timeline, even while the newer primary is unreachable', async () => {
+    const { electPrimary } = await import('../../discovery/elect-primary.js');
+    const stale = {
+      id: 'old:1',
+      isUp: true,
+      isInRecovery: false,
+      timeline: 1,
+      systemIdentifier: 's',
+      sourceRole: null,
+    };
+    const newer = {
+      id: 'new:1',
+      isUp: false,
+      isInRecovery: false,
+      timeline: 2,
+      systemIdentifier: 's',
+      sourceRole: null,
+    };
+    expect(electPrimary([stale, newer], 's', 2).kind).toBe('none');
+    expect(electPrimary([stale, { ...newer, isUp: true }], 's', 2)).toMatchObject({
+      kind: 'elected',
+      primaryId: 'new:1',
+    });
+    // Without the memory of timeline 2, the stale one would have been the sole candidate.
+    expect(electPrimary([stale, newer], 's', null)).toMatchObject({ kind: 'elected', primaryId: 'old:1' });
+  });
+});
