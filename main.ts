@@ -17,6 +17,7 @@ import type { ClientSession, SessionDeps } from './proxy/client-session.js';
 import type { UserEntry } from './proxy/client-startup.js';
 import { ProxyError, SqlState } from './proxy/errors.js';
 import { FailoverTracker } from './proxy/failover-tracker.js';
+import { FunctionCatalogs } from './proxy/function-catalogs.js';
 import { Listener, type ListenerMode } from './proxy/listener.js';
 import { PoolRegistry } from './proxy/server/pool-registry.js';
 import { ServerConnectError, ServerConnection } from './proxy/server/server-connection.js';
@@ -248,13 +249,24 @@ export async function startPgroute(
     for (const i of next.instances) if (i.health === 'down') pools.dropIdle(i.id);
   });
 
-  const classifier =
-    opts.classifier ??
-    (await Classifier.create({
-      cacheSize: 10_000,
-      readFunctions: config.routing.readFunctions,
-      writeFunctions: config.routing.writeFunctions,
-    }));
+  let clearClassifierCache = (): void => {};
+  const catalogs = new FunctionCatalogs(
+    discovery,
+    (user) => users.get(user)?.password ?? null,
+    () => clearClassifierCache(),
+    log.child({ component: 'catalog' }),
+  );
+  const builtClassifier = opts.classifier
+    ? null
+    : await Classifier.create({
+        cacheSize: 10_000,
+        readFunctions: config.routing.readFunctions,
+        writeFunctions: config.routing.writeFunctions,
+        isWriteFunction: catalogs.isWriteFunction,
+      });
+  if (builtClassifier) clearClassifierCache = () => builtClassifier.clearCache();
+  const classifier: StatementClassifier & { cacheHits?: number; cacheMisses?: number } =
+    opts.classifier ?? builtClassifier!;
 
   let tlsContext: TlsContext | null = null;
   const loadTls = (c: Readonly<Config>): void => {
@@ -285,6 +297,7 @@ export async function startPgroute(
     monotonic: () => performance.now(),
     readYourWrites: config.routing.readYourWrites && mode === 'auto',
     onServerFailure: (instanceId, reason) => discovery.reportFailure(instanceId, reason),
+    onDdl: () => catalogs.invalidate(),
   });
 
   let running: RunningProxy | null = null;
@@ -329,7 +342,14 @@ export async function startPgroute(
           sessionDeps,
           cancels,
           clientCount: () => sessions.size,
-          onSession: (s, isOpen) => (isOpen ? sessions.add(s) : sessions.delete(s)),
+          onSession: (s, isOpen) => {
+            if (!isOpen) {
+              sessions.delete(s);
+              return;
+            }
+            sessions.add(s);
+            catalogs.track(s.user, s.database);
+          },
           nextClientId: () => nextClientId++,
           onAuthFailure: () => stats.authFailures++,
           startAdmin,
@@ -425,6 +445,7 @@ export async function startPgroute(
       while (sessions.size > 0 && clock() < deadline) await new Promise((r) => setTimeout(r, 50));
       for (const l of listeners) l.destroyAll();
       clearInterval(evictTimer);
+      catalogs.stop();
       pools.closeAll();
       await discovery.stop();
       await ops?.close();

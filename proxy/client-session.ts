@@ -60,6 +60,8 @@ export interface SessionDeps {
   /** Server-side names of statements some server has accepted (shared by all sessions, bounded). */
   knownStatements: { has(name: string): boolean; add(name: string): void };
   onClosed(session: ClientSession): void;
+  /** A statement changed the schema: cached knowledge of functions may be stale. */
+  onDdl(): void;
   /** A data connection failed: the topology should look at that instance now. */
   onServerFailure(instanceId: string, reason: string): void;
 }
@@ -105,6 +107,8 @@ export class ClientSession implements ServerSink {
     isRead: boolean;
     hasAnswered: boolean;
   } | null = null;
+  /** DDL went to the server: once it is committed, functions may have changed. */
+  private sawDdl = false;
   /** The client left a session-mode or pinned connection: DISCARD ALL is running on it. */
   private isResetting = false;
   /** A write ran on the attached primary: learn its LSN before letting the server go. */
@@ -473,7 +477,10 @@ export class ClientSession implements ServerSink {
       this.fail(r.error);
       return;
     }
-    if (r.info) this.notePin(r.info, r.isExtended);
+    if (r.info) {
+      this.notePin(r.info, r.isExtended);
+      if (r.info.reason === 'ddl') this.sawDdl = true;
+    }
     if (r.hasFake) this.emitFakes();
   }
 
@@ -671,6 +678,10 @@ export class ClientSession implements ServerSink {
     if (this.requestStartedAt > 0) {
       this.deps.stats.requestDuration.observe((this.deps.monotonic() - this.requestStartedAt) / 1000);
       this.requestStartedAt = 0;
+    }
+    if (conn.txStatus === 'I' && this.sawDdl) {
+      this.sawDdl = false;
+      this.deps.onDdl();
     }
     const route = this.lastRoute;
     if (conn.txStatus === 'I' && route?.kind === 'route' && route.reason !== 'login') {
