@@ -1,147 +1,55 @@
 // One client after authentication: batches requests, borrows server connections, relays replies, keeps session state.
 
 import type net from 'node:net';
-import type { Logger } from 'pino';
-import { parseLsn } from '../discovery/lsn.js';
-import type { RouteDecision, RoutingSession } from '../router/policy.js';
-import { ProxyError, readErrorFields, type ServerErrorInfo, SqlState } from './errors.js';
+import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
 import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
 import { answerLostTransaction, type SessionRoute } from './lost-transaction.js';
-import { Outbox } from './outbox.js';
 import { PreparedStatements, serverNameFor } from './prepared-statements.js';
-import type { Owed } from './reply-queue.js';
 import { writeRequest } from './request-writer.js';
 import type { Pool } from './server/pool.js';
-import { ServerConnectError, type ServerConnection, type ServerSink } from './server/server-connection.js';
-import { PINNING, type StatementClassifier, type StatementInfo, TRACKED_REPORTED } from './session-types.js';
+import { ServerConnectError, type ServerConnection } from './server/server-connection.js';
+import { DRAIN_SHUTDOWN, isWriteRoute, RESET_QUERY, ServerRelay } from './server-relay.js';
+import type { PendingMessage, RouteRequest, SessionDeps } from './session-deps.js';
+import { PINNING, type StatementInfo } from './session-types.js';
 import { buildSettingsSync } from './settings-sync.js';
-import type { ProxyStats } from './stats.js';
-import {
-  backendKeyData,
-  errorResponse,
-  PARSE_COMPLETE,
-  parameterStatus,
-  readyForQuery,
-} from './wire/backend-messages.js';
-import { Backend, Frontend, type TxStatus } from './wire/codes.js';
+import { PARSE_COMPLETE, readyForQuery } from './wire/backend-messages.js';
+import { Frontend } from './wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from './wire/framer.js';
 import { buildQuery, readBindHead, readParse, readQuery } from './wire/frontend-messages.js';
 
-/** PgBouncer's client states: CL_ACTIVE with or without a server, CL_WAITING while one is found. */
-export type ClientState = 'login' | 'idle' | 'waiting' | 'active' | 'closed';
+export type {
+  ClientState,
+  PendingMessage,
+  PoolMode,
+  RouteRequest,
+  SessionDeps,
+  SessionRouter,
+} from './session-deps.js';
 
-export type PoolMode = 'transaction' | 'session';
-
-export interface RouteRequest {
-  kind: 'login' | 'batch';
-  statements: readonly StatementInfo[];
-  session: ClientSession;
-}
-
-export interface SessionRouter {
-  route(req: RouteRequest): Pool | Promise<Pool>;
-}
-
-export interface SessionDeps {
-  clock: () => number;
-  poolMode: PoolMode;
-  classifier: StatementClassifier;
-  router: SessionRouter;
-  log: Logger;
-  maxMessageSize: number;
-  maxPreparedStatements: number;
-  /** Bytes of requests a client may send ahead while it waits for a server. */
-  maxPendingBytes: number;
-  stats: ProxyStats;
-  /** Learn the primary's WAL position after each write so later reads avoid stale standbys. */
-  readYourWrites: boolean;
-  /** Monotonic milliseconds with sub-millisecond precision (performance.now), for durations. */
-  monotonic: () => number;
-  /** Server-side names of statements some server has accepted (shared by all sessions, bounded). */
-  knownStatements: { has(name: string): boolean; add(name: string): void };
-  onClosed(session: ClientSession): void;
-  /** A statement changed the schema: cached knowledge of functions may be stale. */
-  onDdl(): void;
-  /** A data connection failed: the topology should look at that instance now. */
-  onServerFailure(instanceId: string, reason: string): void;
-}
-
-interface PendingMessage {
-  type: number;
-  msg: Buffer;
-  /** Classification already computed for routing, reused when the message is sent. */
-  info?: StatementInfo | null;
-}
-
-const DRAIN_SHUTDOWN = new ProxyError(
-  'SHUTDOWN',
-  SqlState.AdminShutdown,
-  'terminating connection due to administrator command',
-  'FATAL',
-);
-
-export class ClientSession implements ServerSink {
-  state: ClientState = 'login';
-  /** The transaction status the client last saw in ReadyForQuery. */
-  txStatus: TxStatus = 'I';
-  /** Why this session keeps its server connection for good (transaction pooling only). */
-  pinReason: string | null = null;
-  /** The server died inside the client's transaction block; we answer until ROLLBACK. */
-  isTxLost = false;
-  /** The server's last words (e.g. 57P01) when it died while the client was between requests. */
-  lostError: Buffer | null = null;
-  readonly settings: Map<string, string>;
+export class ClientSession extends ServerRelay {
   readonly statements: PreparedStatements;
   readonly connectedAt: number;
-  server: ServerConnection | null = null;
-  /** Routing state: SET pgroute.target, read-only default, read-your-writes LSN. */
-  readonly routing: RoutingSession = { target: null, isReadOnlyByDefault: false, minLsn: null };
-  /** The last routing decision, for SHOW and logs. */
-  lastRoute: RouteDecision | null = null;
   private abandon: (() => void) | null = null;
-  /** The request on its way, kept until its first reply so a failed read can go elsewhere. */
-  private inflight: {
-    batch: PendingMessage[];
-    infos: StatementInfo[];
-    attempt: number;
-    isRead: boolean;
-    hasAnswered: boolean;
-  } | null = null;
-  /** DDL went to the server: once it is committed, functions may have changed. */
-  private sawDdl = false;
-  /** The client left a session-mode or pinned connection: DISCARD ALL is running on it. */
-  private isResetting = false;
-  /** A write ran on the attached primary: learn its LSN before letting the server go. */
-  private needsLsn = false;
-  /** When the current request went to a server (monotonic ms), for the duration histogram. */
-  private requestStartedAt = 0;
-  private pool: Pool | null = null;
   private readonly framer: Framer;
-  private readonly toClient = new Outbox();
-  private readonly toServer = new Outbox();
   private batch: PendingMessage[] = [];
   private batchBytes = 0;
   private batchInfo: StatementInfo[] = [];
   private backlog: PendingMessage[] = [];
   private backlogBytes = 0;
-  private sawError = false;
-  private skippedError: ServerErrorInfo | null = null;
-  private loginDone: ((err: ServerErrorInfo | null) => void) | null = null;
-  private isDraining = false;
   private isClientPaused = false;
   private abortWait: ((err: Error) => void) | null = null;
 
   constructor(
-    private readonly socket: net.Socket,
+    socket: net.Socket,
     readonly id: number,
     readonly user: string,
     readonly database: string,
-    readonly listener: string,
+    listener: string,
     startupSettings: Map<string, string>,
-    readonly cancelKey: { pid: number; secret: number },
-    private readonly deps: SessionDeps,
+    cancelKey: { pid: number; secret: number },
+    deps: SessionDeps,
   ) {
-    this.settings = new Map(startupSettings);
+    super(socket, listener, cancelKey, deps, startupSettings);
     this.routing.isReadOnlyByDefault = isOn(startupSettings.get('default_transaction_read_only'));
     this.statements = new PreparedStatements(deps.maxPreparedStatements);
     const clientSide: FrameHandler = {
@@ -173,26 +81,6 @@ export class ClientSession implements ServerSink {
     this.socket.on('close', () => this.onClientGone());
     this.socket.resume();
     if (rest.length > 0) this.onClientData(rest);
-  }
-
-  private finishLogin(err: ServerErrorInfo | null): void {
-    const done = this.loginDone;
-    this.loginDone = null;
-    const conn = this.server!;
-    if (!err) {
-      for (const { name, value } of conn.reported.values()) this.toClient.push(parameterStatus(name, value));
-      this.toClient.push(backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
-      this.toClient.push(readyForQuery('I'));
-      this.flushClient();
-      this.state = 'active';
-      this.maybeRelease();
-    }
-    done?.(err);
-  }
-
-  private flushClient(): boolean {
-    this.deps.stats.bytesToClients += this.toClient.bytes;
-    return this.toClient.flush(this.socket);
   }
 
   /** Client traffic. */
@@ -298,7 +186,7 @@ export class ClientSession implements ServerSink {
   }
 
   /** Route a request and send it; `attempt` counts retries after a server failed before answering. */
-  private send(batch: PendingMessage[], infos: StatementInfo[], attempt: number): void {
+  protected send(batch: PendingMessage[], infos: StatementInfo[], attempt: number): void {
     const req: RouteRequest = { kind: 'batch', statements: infos, session: this };
     let routed: Pool | Promise<Pool>;
     try {
@@ -427,7 +315,7 @@ export class ClientSession implements ServerSink {
     }
   }
 
-  private drainBacklog(): void {
+  protected drainBacklog(): void {
     while (this.backlog.length > 0 && this.state !== 'waiting' && this.state !== 'closed') {
       const m = this.backlog.shift()!;
       this.backlogBytes -= m.msg.length;
@@ -440,15 +328,7 @@ export class ClientSession implements ServerSink {
 
   private attach(conn: ServerConnection, batch: PendingMessage[]): void {
     this.server = conn;
-    const r = this.lastRoute;
-    if (
-      this.deps.readYourWrites &&
-      r?.kind === 'route' &&
-      r.role === 'primary' &&
-      !NON_WRITE_PRIMARY.has(r.reason)
-    ) {
-      this.needsLsn = true;
-    }
+    if (this.deps.readYourWrites && isWriteRoute(this.lastRoute)) this.needsLsn = true;
     this.state = this.state === 'login' ? 'login' : 'active';
     conn.attach(this);
     const sync = buildSettingsSync(conn.applied, this.settings);
@@ -503,228 +383,6 @@ export class ClientSession implements ServerSink {
     }
   }
 
-  private emitFakes(): void {
-    const fakes: Buffer[] = [];
-    this.server?.queue.takeFakes(fakes);
-    for (const f of fakes) this.toClient.push(f);
-  }
-
-  private flushServer(): void {
-    const conn = this.server;
-    if (!conn || this.toServer.isEmpty) return;
-    if (!this.toServer.flush(conn)) {
-      this.pauseClient();
-      conn.onDrain(() => this.resumeClient());
-    }
-  }
-
-  // ServerSink: replies from the attached server.
-  dispose(type: number): Disposition {
-    if (type !== Backend.DataRow && type !== Backend.CopyData) return Disposition.Whole;
-    const head = this.server?.queue.peek();
-    return head && head.kind === 'query' && !head.forward ? Disposition.Whole : Disposition.Stream;
-  }
-
-  onServerMessage(type: number, msg: Buffer): void {
-    const conn = this.server!;
-    const wasIdle = conn.queue.isEmpty;
-    const head = conn.queue.peek();
-    if (type === Backend.DataRow && head?.kind === 'query' && head.capturesLsn) this.captureLsn(msg);
-    const action = conn.queue.onServerMessage(type);
-    const completed = action.completed;
-    if (type === Backend.ErrorResponse) {
-      const info = readErrorFields(msg);
-      if (info.severity === 'FATAL' || info.severity === 'PANIC') {
-        // The client connection outlives this server connection: report it as an ERROR.
-        msg = errorResponse({ severity: 'ERROR', code: info.code, message: info.message });
-        this.deps.onServerFailure(conn.instanceId, `server error ${info.code}`);
-        if (wasIdle) {
-          // Nothing was asked: an unsolicited error would break most drivers. Keep it as the
-          // answer to the client's next request (the server is about to close).
-          this.lostError = msg;
-          return;
-        }
-      }
-      this.sawError = true;
-      if (!action.forward) this.skippedError = info;
-      else this.deps.stats.countError(info.code, 'server');
-    }
-    if (action.failedParse) conn.prepared.delete(action.failedParse);
-    else if (type === Backend.ParseComplete && completed?.kind === 'parse' && completed.serverName) {
-      this.deps.knownStatements.add(completed.serverName);
-    }
-    if (type === Backend.ParameterStatus && action.forward) this.trackReported(conn, msg);
-    if (action.forward && this.state !== 'closed') {
-      this.toClient.push(msg);
-      if (this.inflight) this.inflight.hasAnswered = true;
-    }
-    if (completed?.kind === 'query' && completed.settings && !this.sawError)
-      this.applySettings(conn, completed);
-    if (type === Backend.ReadyForQuery) {
-      if (action.forward) this.txStatus = String.fromCharCode(msg[5]!) as TxStatus;
-      this.sawError = false;
-      if (completed?.kind === 'query' && !completed.forward) {
-        const err = this.skippedError;
-        this.skippedError = null;
-        if (this.loginDone) this.finishLogin(err);
-        else if (err) this.deps.log.warn({ event: 'settings-sync-failed', code: err.code }, err.message);
-      }
-    }
-    this.emitFakes();
-    if (type === Backend.ReadyForQuery) this.maybeRelease();
-  }
-
-  onServerBytes(bytes: Buffer): void {
-    if (this.state !== 'closed') this.toClient.push(bytes);
-    if (this.inflight) this.inflight.hasAnswered = true;
-  }
-
-  onServerChunkEnd(): void {
-    if (this.toClient.isEmpty || this.state === 'closed') return;
-    if (!this.flushClient()) this.server?.pause();
-  }
-
-  onServerClosed(conn: ServerConnection, error: Error | null): void {
-    const owed = conn.queue.clear();
-    this.pool?.forget(conn);
-    this.server = null;
-    this.deps.onServerFailure(conn.instanceId, error ? error.message : 'connection closed');
-    if (this.loginDone) {
-      this.finishLogin({
-        severity: 'FATAL',
-        code: SqlState.ConnectionFailure,
-        message: 'server closed the connection during login',
-      });
-      return;
-    }
-    if (this.state === 'closed') return;
-    const inflight = this.inflight;
-    this.inflight = null;
-    if (inflight?.isRead && !inflight.hasAnswered && inflight.attempt === 0 && !this.sawError) {
-      // An autocommit read whose standby failed before any byte reached the client: once more elsewhere.
-      this.state = 'idle';
-      this.send(inflight.batch, inflight.infos, 1);
-      this.flushServer();
-      return;
-    }
-    const wasInBlock = this.txStatus !== 'I';
-    const lost = new ProxyError(
-      'SERVER_LOST',
-      SqlState.ConnectionFailure,
-      `pgroute: lost the server connection to ${conn.instanceId}${error ? `: ${error.message}` : ''}`,
-    ).toMessage();
-    if (this.pinReason || this.deps.poolMode === 'session') {
-      // Session state (LISTEN, temp tables, ...) died with the server: the client must reconnect.
-      this.fail(
-        new ProxyError(
-          'SERVER_LOST',
-          SqlState.ConnectionFailure,
-          "pgroute: the server connection holding this session's state was lost",
-          'FATAL',
-        ),
-      );
-      return;
-    }
-    if (owed > 0) {
-      if (!this.sawError) this.toClient.push(this.lostError ?? lost);
-      this.lostError = null;
-    } else if (wasInBlock) {
-      this.lostError ??= lost;
-    }
-    if (wasInBlock) {
-      this.isTxLost = true;
-      this.txStatus = 'E';
-    }
-    for (let i = 0; i < owed; i++) this.toClient.push(readyForQuery(this.txStatus));
-    this.sawError = false;
-    this.state = 'idle';
-    this.flushClient();
-    this.drainBacklog();
-  }
-
-  private trackReported(conn: ServerConnection, msg: Buffer): void {
-    const nameEnd = msg.indexOf(0, 5);
-    const name = msg.toString('utf8', 5, nameEnd).toLowerCase();
-    if (!TRACKED_REPORTED.has(name)) return;
-    const value = msg.toString('utf8', nameEnd + 1, msg.indexOf(0, nameEnd + 1));
-    this.settings.set(name, value);
-    conn.applied.set(name, value);
-  }
-
-  private applySettings(conn: ServerConnection, entry: Extract<Owed, { kind: 'query' }>): void {
-    for (const s of entry.settings ?? []) {
-      if (s.name === 'all') {
-        this.settings.clear();
-        conn.applied.clear();
-      } else if (s.value === null) {
-        this.settings.delete(s.name);
-        conn.applied.delete(s.name);
-      } else {
-        this.settings.set(s.name, s.value);
-        conn.applied.set(s.name, s.value);
-      }
-    }
-  }
-
-  /** Transaction pooling: the server goes back at ReadyForQuery(I) with nothing owed. */
-  private maybeRelease(): void {
-    const conn = this.server;
-    if (!conn || this.loginDone) return;
-    const canRelease =
-      this.state === 'closed' ||
-      (this.state !== 'login' && this.deps.poolMode === 'transaction' && !this.pinReason);
-    if (!conn.queue.isEmpty) return;
-    this.inflight = null;
-    if (this.requestStartedAt > 0) {
-      this.deps.stats.requestDuration.observe((this.deps.monotonic() - this.requestStartedAt) / 1000);
-      this.requestStartedAt = 0;
-    }
-    if (conn.txStatus === 'I' && this.sawDdl) {
-      this.sawDdl = false;
-      this.deps.onDdl();
-    }
-    const route = this.lastRoute;
-    if (conn.txStatus === 'I' && route?.kind === 'route' && route.reason !== 'login') {
-      this.deps.stats.countTransaction(this.listener, route.role);
-    }
-    if (conn.txStatus === 'I' && this.needsLsn && this.state !== 'closed') {
-      // The client already has its ReadyForQuery; asking for the LSN now costs it nothing, and a
-      // request it sends meanwhile follows on this same primary connection.
-      this.needsLsn = false;
-      conn.queue.push({ kind: 'query', forward: false, capturesLsn: true });
-      this.toServer.push(LSN_QUERY);
-      this.flushServer();
-      return;
-    }
-    if (!canRelease || conn.txStatus !== 'I') return;
-    if (this.isResetting) {
-      // DISCARD ALL dropped every prepared statement and setting on the server.
-      this.isResetting = false;
-      conn.prepared.clear();
-      conn.applied.clear();
-    }
-    // Replies still buffered for the client go out before the server can serve anyone else.
-    if (!this.toClient.isEmpty && this.state !== 'closed') this.flushClient();
-    conn.detach(this.deps.clock());
-    this.server = null;
-    this.pool!.release(conn);
-    if (this.state !== 'closed') this.state = 'idle';
-    if (this.isDraining && this.state === 'idle') this.fail(DRAIN_SHUTDOWN);
-  }
-
-  /** DataRow of `SELECT pg_current_wal_lsn()`: one text column. */
-  private captureLsn(msg: Buffer): void {
-    if (msg.readInt16BE(5) !== 1) return;
-    const len = msg.readInt32BE(7);
-    if (len <= 0) return;
-    try {
-      const lsn = parseLsn(msg.toString('latin1', 11, 11 + len));
-      if (this.routing.minLsn === null || lsn > this.routing.minLsn) this.routing.minLsn = lsn;
-    } catch {
-      // not an LSN: leave the session's causality point as it was
-    }
-  }
-
   /** Called by a router holding this session's request, so a cancel or a disconnect can end the wait. */
   onAbandon(fn: () => void): void {
     this.abandon = fn;
@@ -751,14 +409,14 @@ export class ClientSession implements ServerSink {
     if (this.state === 'idle' && !this.server) this.fail(DRAIN_SHUTDOWN);
   }
 
-  private pauseClient(): void {
+  protected pauseClient(): void {
     if (!this.isClientPaused) {
       this.isClientPaused = true;
       this.socket.pause();
     }
   }
 
-  private resumeClient(): void {
+  protected resumeClient(): void {
     if (this.isClientPaused && this.state !== 'waiting') {
       this.isClientPaused = false;
       this.socket.resume();
@@ -815,17 +473,6 @@ export class ClientSession implements ServerSink {
     this.socket.destroy();
   }
 }
-
-/** Primary routes that are not writes: no LSN to learn after them. */
-const NON_WRITE_PRIMARY = new Set(['read-your-writes', 'no-eligible-standby', 'login']);
-
-/**
- * The insert position, not pg_current_wal_lsn(): with synchronous_commit off, COMMIT returns before
- * its record is written, so the write position can still be behind the commit we must wait for.
- */
-const RESET_QUERY = buildQuery('DISCARD ALL');
-
-const LSN_QUERY = buildQuery('SELECT pg_catalog.pg_current_wal_insert_lsn()');
 
 /** Attempts to find a reachable server for a request that never reached one. */
 const MAX_CONNECT_RETRIES = 3;
