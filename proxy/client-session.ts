@@ -429,7 +429,9 @@ export class ClientSession extends ServerRelay {
     this.deps.stats.countError(err.sqlState, 'proxy');
     this.toClient.push(err.toMessage());
     this.flushClient();
-    this.socket.end();
+    // Close for good once the error is out: a client that never reads again (its socket may still be
+    // paused from the startup phase) must not keep the connection open.
+    this.socket.end(() => this.socket.destroy());
     this.close();
   }
 

@@ -143,8 +143,13 @@ export async function runClientStartup(socket: net.Socket, deps: StartupDeps): P
     }
   } catch (err) {
     reader.detach();
-    if (err instanceof ProxyError && !current.destroyed) current.end(err.toMessage());
-    else current.destroy();
+    // Like a backend exiting after FATAL: send the error, then close outright. A bare end() would wait
+    // for the client's FIN on a socket the reader just paused, and a client that waits for us to close
+    // (node-postgres does) would hold the connection, and with it the listener's shutdown, forever.
+    if (err instanceof ProxyError && !current.destroyed) {
+      const socket = current;
+      socket.end(err.toMessage(), () => socket.destroy());
+    } else current.destroy();
     throw err;
   }
 }
