@@ -1,6 +1,6 @@
 // Integration (slow, ~30 s: npm ci + tsc): replays the Dockerfile's build in a temp dir without a Docker engine, then runs the image's entrypoint.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -16,8 +16,11 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { findFreePort } from '../../demo/free-port.js';
+import { sharedCluster } from '../harness/cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CONFIG_FILE = 'deploy/kubernetes/base/pgroute.yaml';
@@ -324,6 +327,63 @@ describe('Dockerfile build replay (slow: npm ci and tsc)', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('configuration is valid');
   });
+
+  it('the built image starts, serves a query against the real cluster and exits 0 on SIGTERM', async () => {
+    const d = sharedCluster().descriptor;
+    const port = await findFreePort('127.0.0.1');
+    const file = join(image.root, 'etc/pgroute/static.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      file,
+      toYaml({
+        listen: [{ host: '127.0.0.1', port, mode: 'auto' }],
+        cluster: { hosts: d.instances.map((i) => `${i.host}:${i.port}`), probe: { user: d.superuser } },
+        users: [{ name: d.users.scram.name, password: d.users.scram.password }],
+        shutdown: { timeout: '2s' },
+      }),
+    );
+    chmodSync(file, 0o644);
+    const [cmd, ...rest] = image.entrypoint;
+    const [uid, gid] = (image.user ?? '').split(':');
+    const asUser = process.getuid?.() === 0 && uid !== undefined && uid !== '0';
+    const argv = [
+      ...(asUser ? ['setpriv', `--reuid=${uid}`, `--regid=${gid ?? uid}`, '--clear-groups'] : []),
+      cmd === 'node' ? process.execPath : cmd!,
+      ...rest,
+      '--config',
+      file,
+    ];
+    // Asynchronous: the test talks to the process while it runs.
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: appDir,
+      env: { PATH: process.env.PATH ?? '', ...image.env },
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      let rows: unknown[] = [];
+      for (let i = 0; i < 100 && rows.length === 0; i++) {
+        const c = new pg.Client({
+          host: '127.0.0.1',
+          port,
+          user: d.users.scram.name,
+          password: d.users.scram.password,
+          database: d.database,
+        });
+        c.on('error', () => {});
+        try {
+          await c.connect();
+          rows = (await c.query('SELECT 1 AS one')).rows;
+          await c.end();
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      expect(rows).toEqual([{ one: 1 }]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  }, 60_000);
 
   it('check rejects the same file with an invalid override', () => {
     const r = entrypoint(['check', '--config', configPath], {
