@@ -30,6 +30,12 @@ export type WriteResult =
 
 const DROPS_STATEMENTS = /^\s*(discard\s+(all|plans)|deallocate\s+(prepare\s+)?all)\b/i;
 
+/**
+ * Statements one server connection keeps prepared (PgBouncer's max_prepared_statements plays the same
+ * role); clients share them by content, so this is per distinct statement, not per client.
+ */
+export const SERVER_STATEMENT_CACHE = 1000;
+
 const OK_NONE: WriteResult = { kind: 'ok', info: null, isExtended: false, hasFake: false };
 
 /**
@@ -175,6 +181,14 @@ function prepareOn(
   conn.queue.push({ kind: 'parse', forward: isForwarded, serverName });
   out.push(buildParse(serverName, query, paramTypes));
   conn.prepared.set(serverName, true);
+  // Bound the server's memory: the least recently used statement is closed (its CloseComplete hidden);
+  // a client that uses it again gets it prepared again.
+  if (conn.prepared.size > SERVER_STATEMENT_CACHE) {
+    const oldest = conn.prepared.keys().next().value as string;
+    conn.prepared.delete(oldest);
+    conn.queue.push({ kind: 'close', forward: false });
+    out.push(buildTarget(Frontend.Close, 'S', oldest));
+  }
 }
 
 /** Least recently used first: re-insert on use. */

@@ -110,3 +110,25 @@ describe('pinning on the auto listener', () => {
     }
   });
 });
+
+describe('server-side statement cache', () => {
+  it('keeps at most SERVER_STATEMENT_CACHE statements per server connection and re-prepares evicted ones', async () => {
+    const { SERVER_STATEMENT_CACHE } = await import('../../proxy/request-writer.js');
+    const tp = await startTestProxy(sharedCluster(), { pool: { size: 1 } });
+    const c = new pg.Client(tp.params({ mode: 'rw' }));
+    await c.connect();
+    try {
+      const n = SERVER_STATEMENT_CACHE + 50;
+      for (let i = 0; i < n; i++) await c.query({ name: `s${i}`, text: `SELECT ${i}::int AS v` });
+      const held = await c.query(
+        "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'pgroute_%'",
+      );
+      expect(held.rows[0].n).toBeLessThanOrEqual(SERVER_STATEMENT_CACHE);
+      // The first statement was evicted on the server; the client's name still works.
+      expect((await c.query({ name: 's0', text: 'SELECT 0::int AS v' })).rows[0].v).toBe(0);
+    } finally {
+      await c.end();
+      await tp.stop();
+    }
+  }, 60_000);
+});
