@@ -32,8 +32,11 @@ function bump(m: Map<string, number>, key: string, by = 1): void {
 }
 
 export class ProxyStats {
-  /** Requests routed, by `listener\0role\0instance\0reason`. */
-  readonly routed = new Map<string, number>();
+  /**
+   * Requests routed, counted per decision in nested maps keyed by strings that already exist (no
+   * string is built on the hot path); `routed` flattens them at read time.
+   */
+  private readonly routedByListener = new Map<string, Map<string, Map<string, Map<string, number>>>>();
   /** Errors sent to clients, by `sqlstate class\0origin` (origin: server | proxy). */
   readonly errors = new Map<string, number>();
   /** Sessions pinned to their server connection, by reason. */
@@ -55,7 +58,23 @@ export class ProxyStats {
   lastFailoverSeconds: number | null = null;
 
   countRouted(listener: string, role: string, instance: string, reason: string): void {
-    bump(this.routed, `${listener}\0${role}\0${instance}\0${reason}`);
+    let byRole = this.routedByListener.get(listener);
+    if (!byRole) this.routedByListener.set(listener, (byRole = new Map()));
+    let byInstance = byRole.get(role);
+    if (!byInstance) byRole.set(role, (byInstance = new Map()));
+    let byReason = byInstance.get(instance);
+    if (!byReason) byInstance.set(instance, (byReason = new Map()));
+    byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+  }
+
+  /** Requests routed, by `listener\0role\0instance\0reason` (built at read time: scrapes, admin). */
+  get routed(): ReadonlyMap<string, number> {
+    const out = new Map<string, number>();
+    for (const [listener, byRole] of this.routedByListener)
+      for (const [role, byInstance] of byRole)
+        for (const [instance, byReason] of byInstance)
+          for (const [reason, n] of byReason) out.set(`${listener}\0${role}\0${instance}\0${reason}`, n);
+    return out;
   }
   countError(sqlState: string, origin: 'server' | 'proxy'): void {
     bump(this.errors, `${sqlState.slice(0, 2)}\0${origin}`);

@@ -2,7 +2,13 @@
 
 import type { TopologySnapshot, TopologyView } from '../discovery/topology-view.js';
 import { Balancer } from '../router/balancer.js';
-import { decideRoute, type ListenerMode, type PolicyOptions, type RouteDecision } from '../router/policy.js';
+import {
+  decideRoute,
+  EligibleMemo,
+  type ListenerMode,
+  type PolicyOptions,
+  type RouteDecision,
+} from '../router/policy.js';
 import type { RouteRequest, SessionRouter } from './client-session.js';
 import { ProxyError, SqlState } from './errors.js';
 import type { Pool } from './server/pool.js';
@@ -26,6 +32,7 @@ export interface TopologyRouterOptions {
  */
 export class TopologyRouter {
   private readonly balancer = new Balancer();
+  private readonly memo = new EligibleMemo();
   private held = 0;
   private readonly waiters = new Set<() => void>();
   /** PAUSE: new requests wait here; running transactions finish. */
@@ -70,6 +77,7 @@ export class TopologyRouter {
       { mode, purpose: req.kind, statements: req.statements, session: req.session.routing, snapshot },
       this.options.policy(),
       this.balancer,
+      this.memo,
     );
   }
 

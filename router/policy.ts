@@ -124,7 +124,31 @@ function readReason(statements: readonly RoutableStatement[], session: RoutingSe
   return 'read';
 }
 
-export function decideRoute(input: RouteInput, o: PolicyOptions, balancer: Balancer): RouteDecision {
+/**
+ * Remembers the eligible standbys of one (snapshot, options) pair for sessions with no LSN to honour:
+ * topology snapshots are immutable and change a few times a second at most, requests thousands.
+ */
+export class EligibleMemo {
+  private snapshot: TopologySnapshot | null = null;
+  private options: PolicyOptions | null = null;
+  private standbys: InstanceState[] = [];
+
+  get(s: TopologySnapshot, o: PolicyOptions): InstanceState[] {
+    if (s !== this.snapshot || o !== this.options) {
+      this.snapshot = s;
+      this.options = o;
+      this.standbys = eligibleStandbys(s, o, null);
+    }
+    return this.standbys;
+  }
+}
+
+export function decideRoute(
+  input: RouteInput,
+  o: PolicyOptions,
+  balancer: Balancer,
+  memo?: EligibleMemo,
+): RouteDecision {
   const { snapshot, session } = input;
   const primary = writablePrimary(snapshot);
   const toPrimary = (reason: RouteReason, detail: string): RouteDecision =>
@@ -132,7 +156,7 @@ export function decideRoute(input: RouteInput, o: PolicyOptions, balancer: Balan
       ? { kind: 'route', instanceId: primary.id, role: 'primary', reason, detail }
       : { kind: 'wait-primary', reason, detail: `${detail}; no writable primary` };
   const pickStandby = (minLsn: bigint | null): InstanceState | null => {
-    const c = eligibleStandbys(snapshot, o, minLsn);
+    const c = minLsn === null && memo ? memo.get(snapshot, o) : eligibleStandbys(snapshot, o, minLsn);
     const id = balancer.pick(
       c.map((i) => i.id),
       (id) => o.weights[id] ?? 1,

@@ -5,6 +5,7 @@ import type { ServerConnection } from './server-connection.js';
 
 export class PoolRegistry {
   private readonly pools = new Map<string, Pool>();
+  private readonly index = new Map<string, Map<string, Map<string, Pool>>>();
 
   constructor(
     private options: PoolOptions,
@@ -13,12 +14,16 @@ export class PoolRegistry {
   ) {}
 
   get(instanceId: string, host: string, port: number, user: string, database: string): Pool {
-    const id = `${instanceId}\0${user}\0${database}`;
-    let pool = this.pools.get(id);
-    if (!pool) {
-      pool = new Pool({ instanceId, host, port, user, database }, this.options, this.connect, this.clock);
-      this.pools.set(id, pool);
-    }
+    // Nested lookups on strings that already exist: no key is built per request (the hot path).
+    let byUser = this.index.get(instanceId);
+    if (!byUser) this.index.set(instanceId, (byUser = new Map()));
+    let byDatabase = byUser.get(user);
+    if (!byDatabase) byUser.set(user, (byDatabase = new Map()));
+    const found = byDatabase.get(database);
+    if (found) return found;
+    const pool = new Pool({ instanceId, host, port, user, database }, this.options, this.connect, this.clock);
+    byDatabase.set(database, pool);
+    this.pools.set(`${instanceId}\0${user}\0${database}`, pool);
     return pool;
   }
 
@@ -38,6 +43,7 @@ export class PoolRegistry {
       pool.close();
       this.pools.delete(id);
     }
+    this.index.delete(instanceId);
   }
 
   /** The instance is unreachable: drop idle connections, which are dead or soon will be. */
