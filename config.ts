@@ -76,13 +76,34 @@ const listenerSchema = z.strictObject({
   mode: ListenerMode.default('auto'),
 });
 
-const userSchema = z.strictObject({
+/** A Kubernetes Secret holding a user name and password, e.g. CloudNativePG's `<cluster>-app` (kubernetes.io/basic-auth). */
+const userSecretSchema = z.strictObject({
   name: z.string().min(1),
-  password: z.string().nullable().default(null),
-  /** Read the password from this file (a mounted Secret) instead; trailing newline dropped. */
-  passwordFile: z.string().optional(),
-  auth: z.enum(['scram-sha-256', 'md5', 'password', 'trust']).default('scram-sha-256'),
+  /** Defaults to cluster.kubernetes.namespace, else the pod's own namespace. */
+  namespace: z.string().min(1).optional(),
+  usernameKey: z.string().min(1).default('username'),
+  passwordKey: z.string().min(1).default('password'),
 });
+
+const userSchema = z
+  .strictObject({
+    /** Optional with `secret` (the Secret's username gives it; if set, the two must match). */
+    name: z.string().min(1).optional(),
+    password: z.string().nullable().default(null),
+    /** Read the password from this file (a mounted Secret) instead; trailing newline dropped. */
+    passwordFile: z.string().optional(),
+    /** Read name and password from a Kubernetes Secret, watched: a rotated password applies without a restart. */
+    secret: userSecretSchema.optional(),
+    auth: z.enum(['scram-sha-256', 'md5', 'password', 'trust']).default('scram-sha-256'),
+  })
+  .refine((u) => u.name !== undefined || u.secret !== undefined, {
+    message: 'set name, or secret (whose username gives the name)',
+    path: ['name'],
+  })
+  .refine((u) => u.secret === undefined || (u.password === null && u.passwordFile === undefined), {
+    message: 'set one of password, passwordFile or secret',
+    path: ['secret'],
+  });
 
 const kubernetesSchema = z
   .strictObject({
@@ -214,6 +235,8 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** Cross-field checks zod's per-field schema cannot express. */
 function checkReferences(c: Config): string[] {
   const names = new Set(c.users.map((u) => u.name));
+  // A user whose name comes from a Secret is only known once the Secret is read.
+  if (c.users.some((u) => u.name === undefined)) return [];
   return c.admin.users
     .filter((u) => !names.has(u))
     .map((u) => `  admin.users: "${u}" is not one of users[].name`);

@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { Discovery } from './discovery/discovery.js';
 import type { EndpointSource } from './discovery/endpoint-source.js';
 import { kubernetesSourceFromConfig } from './discovery/kubernetes/from-config.js';
+import { type CredentialSourceFactory, SecretUsers } from './discovery/kubernetes/secret-users.js';
 import { StaticSource } from './discovery/static-source.js';
 import { startOpsServer } from './metrics/ops-server.js';
 import { AdminSession } from './proxy/admin/admin-session.js';
@@ -26,6 +27,7 @@ import { ProxyStats } from './proxy/stats.js';
 import { TlsContext } from './proxy/tls-context.js';
 import { TopologyRouter } from './proxy/topology-router.js';
 import { Classifier } from './router/classify.js';
+import type { PolicyOptions } from './router/policy.js';
 
 export interface RunningProxy {
   /** The configuration in force (replaced by a reload). */
@@ -57,6 +59,8 @@ export interface StartOptions {
   classifier?: StatementClassifier;
   /** Where RELOAD and SIGHUP read the new configuration from. */
   loadConfig?: () => Readonly<Config>;
+  /** Source of the `users[].secret` credentials (tests); by default the Kubernetes API watched. */
+  secretCredentials?: CredentialSourceFactory;
 }
 
 /** Configuration parts a reload applies at once (new clients and connections see them). */
@@ -126,6 +130,8 @@ export function buildUserDirectory(
 ): Map<string, UserEntry> {
   const users = new Map<string, UserEntry>();
   for (const u of config.users) {
+    // A user whose name comes from a Secret not read yet (see SecretUsers.apply).
+    if (u.name === undefined) continue;
     const old = previous?.get(u.name);
     const verifier =
       u.password === null
@@ -157,9 +163,18 @@ export async function startPgroute(
   let config = initial;
   const log = opts.log ?? createLogger(config);
   const clock = opts.clock ?? Date.now;
-  let users = buildUserDirectory(config);
+  const secretUsers = await SecretUsers.start(config, {
+    log: log.child({ component: 'credentials' }),
+    factory: opts.secretCredentials,
+  });
+  const withSecrets = secretUsers.apply(config);
+  let users = buildUserDirectory(withSecrets);
+  // New logins and new server connections use a rotated password; connected clients stay.
+  secretUsers.onRotate(() => {
+    users = buildUserDirectory(secretUsers.apply(config), users);
+  });
   const stats = new ProxyStats();
-  const firstWithPassword = config.users.find((u) => u.password !== null);
+  const firstWithPassword = withSecrets.users.find((u) => u.password !== null);
 
   const sources: EndpointSource[] = [...(opts.sources ?? [])];
   const discoveryLog = log.child({ component: 'discovery' });
@@ -176,11 +191,14 @@ export async function startPgroute(
   const staticSource =
     config.cluster.hosts.length > 0 ? new StaticSource({ hosts: config.cluster.hosts }) : null;
   if (staticSource) sources.push(staticSource);
+  const probeUser = config.cluster.probe.user ?? firstWithPassword?.name ?? withSecrets.users[0]!.name ?? '';
   const discovery = new Discovery({
     sources,
     probe: {
-      user: config.cluster.probe.user ?? firstWithPassword?.name ?? config.users[0]!.name,
-      password: config.cluster.probe.password ?? firstWithPassword?.password ?? undefined,
+      user: probeUser,
+      // Read at each probe connect: passwords from Kubernetes Secrets rotate.
+      password: () =>
+        config.cluster.probe.password ?? users.get(probeUser)?.password ?? firstWithPassword?.password ?? '',
       database: config.cluster.probe.database,
       intervalMs: config.cluster.probe.interval,
       connectTimeoutMs: config.cluster.probe.timeout,
@@ -218,16 +236,25 @@ export async function startPgroute(
   );
 
   let failovers: FailoverTracker | null = null;
+  let policyFor: Readonly<Config> | null = null;
+  let policyOptions: PolicyOptions | null = null;
   const router = new TopologyRouter(
     discovery,
     pools,
     {
-      policy: () => ({
-        fallbackToPrimary: config.routing.fallbackToPrimary,
-        maxLagBytes: config.routing.maxLagBytes,
-        maxLagSeconds: config.routing.maxLagSeconds,
-        weights: config.routing.weights,
-      }),
+      // One object per configuration, so the router can memoise per (snapshot, options).
+      policy: () => {
+        if (policyFor !== config) {
+          policyFor = config;
+          policyOptions = {
+            fallbackToPrimary: config.routing.fallbackToPrimary,
+            maxLagBytes: config.routing.maxLagBytes,
+            maxLagSeconds: config.routing.maxLagSeconds,
+            weights: config.routing.weights,
+          };
+        }
+        return policyOptions!;
+      },
       primaryWaitTimeoutMs: () => config.routing.primaryWaitTimeout,
       maxHeld: config.pool.maxWaiting,
     },
@@ -370,7 +397,7 @@ export async function startPgroute(
       JSON.stringify(pick(fresh, path)) !== JSON.stringify(pick(config, path));
     const changed = LIVE_KEYS.filter(differs);
     const needsRestart = RESTART_KEYS.filter(differs);
-    users = buildUserDirectory(fresh, users);
+    users = buildUserDirectory(secretUsers.apply(fresh), users);
     loadTls(fresh);
     config = fresh;
     pools.reconfigure(poolOptionsOf(fresh));
@@ -448,6 +475,7 @@ export async function startPgroute(
       catalogs.stop();
       pools.closeAll();
       await discovery.stop();
+      await secretUsers.stop();
       await ops?.close();
       log.info({ event: 'stopped' }, 'pgroute stopped');
     })();

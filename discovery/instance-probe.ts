@@ -12,7 +12,8 @@ export interface ProbeTarget {
 
 export interface ProbeCredentials {
   user: string;
-  password?: string;
+  /** A function is asked at each connect, so a rotated password applies to the next probe connection. */
+  password?: string | (() => string);
   database: string;
 }
 

@@ -48,6 +48,9 @@ export class Topology {
   private readonly sources = new Map<string, Map<string, SourceEndpoint>>();
   private readonly records = new Map<string, InstanceRecord>();
   private pinnedSystemId: string | null;
+  /** Recent (probe time, current LSN) samples of the elected primary, oldest first. */
+  private primaryHistory: { at: number; lsn: bigint }[] = [];
+  private historyOf: string | null = null;
   /** Highest timeline any instance of this cluster reported: primaries below it are stale (fencing). */
   private highestTimeline: number | null = null;
   private snapshot: TopologySnapshot = {
@@ -163,6 +166,36 @@ export class Topology {
     return opinion;
   }
 
+  /**
+   * Lag compares a standby's replay position with the primary's position at the time of that
+   * standby's probe, not the primary's newest one: probes run in parallel, and under heavy writes
+   * a primary sampled later than the standby would make every standby look behind by up to one
+   * probe interval's worth of WAL.
+   */
+  private recordPrimaryLsn(primaryId: string | null, lsn: bigint | null, at: number | null): void {
+    if (primaryId !== this.historyOf) {
+      this.historyOf = primaryId;
+      this.primaryHistory = [];
+    }
+    if (lsn === null || at === null) return;
+    const last = this.primaryHistory[this.primaryHistory.length - 1];
+    if (last && last.at === at) {
+      last.lsn = lsn;
+      return;
+    }
+    this.primaryHistory.push({ at, lsn });
+    if (this.primaryHistory.length > PRIMARY_HISTORY) this.primaryHistory.shift();
+  }
+
+  /** The primary's LSN as last sampled at or before `at` (the oldest sample if none is that old). */
+  private primaryLsnAt(at: number | null): bigint | null {
+    const h = this.primaryHistory;
+    if (h.length === 0) return null;
+    if (at === null) return h[h.length - 1]!.lsn;
+    for (let i = h.length - 1; i >= 0; i--) if (h[i]!.at <= at) return h[i]!.lsn;
+    return h[0]!.lsn;
+  }
+
   private publish(cause: string): TopologySnapshot | null {
     const records = [...this.records.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const opinions = new Map(records.map((record) => [record.id, this.opinionOf(record.id)]));
@@ -187,13 +220,13 @@ export class Topology {
       // First confirmed primary: from now on its identifier is the cluster's.
       this.pinnedSystemId = primary.probe.systemIdentifier;
     }
-    const primaryLsn = primary?.probe?.currentLsn ?? null;
+    this.recordPrimaryLsn(primaryId, primary?.probe?.currentLsn ?? null, primary?.probedAt ?? null);
     const instances = records.map((record) =>
       buildState(
         record,
         opinions.get(record.id) ?? null,
         primaryId,
-        primaryLsn,
+        this.primaryLsnAt(record.probedAt),
         this.pinnedSystemId ?? clusterSystemId,
       ),
     );
@@ -216,6 +249,9 @@ export class Topology {
     return this.snapshot;
   }
 }
+
+/** Samples of the primary's LSN kept for lag computation (a few seconds at the default interval). */
+const PRIMARY_HISTORY = 32;
 
 function buildState(
   record: InstanceRecord,

@@ -112,7 +112,7 @@ export class ClientSession extends ServerRelay {
 
   private onClientMessage(type: number, msg: Buffer): void {
     if (this.state === 'closed') return;
-    if (this.state === 'waiting' || this.backlog.length > 0) {
+    if (this.state === 'waiting' || this.backlog.length > 0 || this.isLearningLsn) {
       this.backlog.push({ type, msg });
       this.backlogBytes += msg.length;
       if (this.backlogBytes > this.deps.maxPendingBytes) this.pauseClient();
@@ -316,7 +316,12 @@ export class ClientSession extends ServerRelay {
   }
 
   protected drainBacklog(): void {
-    while (this.backlog.length > 0 && this.state !== 'waiting' && this.state !== 'closed') {
+    while (
+      this.backlog.length > 0 &&
+      this.state !== 'waiting' &&
+      this.state !== 'closed' &&
+      !this.isLearningLsn
+    ) {
       const m = this.backlog.shift()!;
       this.backlogBytes -= m.msg.length;
       this.handle(m.type, m.msg);

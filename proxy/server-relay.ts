@@ -70,6 +70,11 @@ export abstract class ServerRelay implements ServerSink {
   protected sawDdl = false;
   /** The client left a session-mode or pinned connection: DISCARD ALL is running on it. */
   protected isResetting = false;
+  /**
+   * The server is held only for the proxy's own LSN query: the client's next request waits for it
+   * and is then routed afresh, instead of riding along on a primary that may be failing.
+   */
+  isLearningLsn = false;
   /** A write ran on the attached primary: learn its LSN before letting the server go. */
   protected needsLsn = false;
   /** When the current request went to a server (monotonic ms), for the duration histogram. */
@@ -190,7 +195,13 @@ export abstract class ServerRelay implements ServerSink {
       }
     }
     this.emitFakes();
-    if (type === Backend.ReadyForQuery) this.maybeRelease();
+    if (type === Backend.ReadyForQuery) {
+      const learnedLsn = completed?.kind === 'query' && completed.capturesLsn === true;
+      if (learnedLsn) this.isLearningLsn = false;
+      this.maybeRelease();
+      // Requests the client sent meanwhile were held (see isLearningLsn): route them now.
+      if (learnedLsn) this.drainBacklog();
+    }
   }
 
   onServerBytes(bytes: Buffer): void {
@@ -204,6 +215,8 @@ export abstract class ServerRelay implements ServerSink {
   }
 
   onServerClosed(conn: ServerConnection, error: Error | null): void {
+    // An LSN never learned: the held requests are routed afresh below (drainBacklog).
+    this.isLearningLsn = false;
     const owed = conn.queue.clear();
     this.pool?.forget(conn);
     this.server = null;
@@ -311,6 +324,7 @@ export abstract class ServerRelay implements ServerSink {
       // request it sends meanwhile follows on this same primary connection.
       this.needsLsn = false;
       conn.queue.push({ kind: 'query', forward: false, capturesLsn: true });
+      this.isLearningLsn = true;
       this.toServer.push(LSN_QUERY);
       this.flushServer();
       return;

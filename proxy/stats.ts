@@ -27,6 +27,16 @@ export const LATENCY_BOUNDS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
 
+/** The map under `key`, created on first use. */
+function child<V>(m: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let c = m.get(key);
+  if (!c) {
+    c = new Map();
+    m.set(key, c);
+  }
+  return c;
+}
+
 function bump(m: Map<string, number>, key: string, by = 1): void {
   m.set(key, (m.get(key) ?? 0) + by);
 }
@@ -58,12 +68,9 @@ export class ProxyStats {
   lastFailoverSeconds: number | null = null;
 
   countRouted(listener: string, role: string, instance: string, reason: string): void {
-    let byRole = this.routedByListener.get(listener);
-    if (!byRole) this.routedByListener.set(listener, (byRole = new Map()));
-    let byInstance = byRole.get(role);
-    if (!byInstance) byRole.set(role, (byInstance = new Map()));
-    let byReason = byInstance.get(instance);
-    if (!byReason) byInstance.set(instance, (byReason = new Map()));
+    const byRole = child(this.routedByListener, listener);
+    const byInstance = child(byRole, role);
+    const byReason = child(byInstance, instance);
     byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
   }
 

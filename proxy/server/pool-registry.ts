@@ -16,9 +16,15 @@ export class PoolRegistry {
   get(instanceId: string, host: string, port: number, user: string, database: string): Pool {
     // Nested lookups on strings that already exist: no key is built per request (the hot path).
     let byUser = this.index.get(instanceId);
-    if (!byUser) this.index.set(instanceId, (byUser = new Map()));
+    if (!byUser) {
+      byUser = new Map();
+      this.index.set(instanceId, byUser);
+    }
     let byDatabase = byUser.get(user);
-    if (!byDatabase) byUser.set(user, (byDatabase = new Map()));
+    if (!byDatabase) {
+      byDatabase = new Map();
+      byUser.set(user, byDatabase);
+    }
     const found = byDatabase.get(database);
     if (found) return found;
     const pool = new Pool({ instanceId, host, port, user, database }, this.options, this.connect, this.clock);

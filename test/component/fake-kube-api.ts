@@ -1,4 +1,4 @@
-// A fake Kubernetes API server on 127.0.0.1: list and chunked watch of EndpointSlices and Pods, with faults on demand.
+// A fake Kubernetes API server on 127.0.0.1: list and chunked watch of EndpointSlices, Pods and Secrets, with faults on demand.
 //
 // Speaks the protocol of https://kubernetes.io/docs/reference/using-api/api-concepts/: a list answers with
 // metadata.resourceVersion; `?watch=1&resourceVersion=N` streams newline-delimited {type, object} events after N
@@ -8,7 +8,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
+/** The kinds discovery watches (KubernetesSource). */
 export type FakeResource = 'endpointslices' | 'pods';
+/** Every kind this server serves: discovery's, and the Secrets that users[].secret reads. */
+export type FakeApiResource = FakeResource | 'secrets';
 
 export interface FakeObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
@@ -21,18 +24,19 @@ export interface FakeEvent {
 }
 
 export interface RecordedRequest {
-  resource: FakeResource;
+  resource: FakeApiResource;
   namespace: string;
   isWatch: boolean;
   resourceVersion: string | null;
   labelSelector: string | null;
+  fieldSelector: string | null;
   allowWatchBookmarks: boolean;
   /** HTTP status of the answer (200 for a watch that then streamed, even an ERROR event). */
   status: number;
 }
 
 interface OpenWatch {
-  resource: FakeResource;
+  resource: FakeApiResource;
   namespace: string;
   matches: (object: FakeObject) => boolean;
   response: ServerResponse;
@@ -45,21 +49,24 @@ interface Store {
   oldestRetainedRv: number;
 }
 
-const PATHS: Array<[RegExp, FakeResource]> = [
+const PATHS: Array<[RegExp, FakeApiResource]> = [
   [/^\/apis\/discovery\.k8s\.io\/v1\/namespaces\/([^/]+)\/endpointslices$/, 'endpointslices'],
   [/^\/api\/v1\/namespaces\/([^/]+)\/pods$/, 'pods'],
+  [/^\/api\/v1\/namespaces\/([^/]+)\/secrets$/, 'secrets'],
 ];
 
-const LIST_KINDS: Record<FakeResource, { apiVersion: string; kind: string }> = {
+const LIST_KINDS: Record<FakeApiResource, { apiVersion: string; kind: string }> = {
   endpointslices: { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSliceList' },
   pods: { apiVersion: 'v1', kind: 'PodList' },
+  secrets: { apiVersion: 'v1', kind: 'SecretList' },
 };
 
 export class FakeKubeApi {
   readonly requests: RecordedRequest[] = [];
-  private readonly stores: Record<FakeResource, Store> = {
+  private readonly stores: Record<FakeApiResource, Store> = {
     endpointslices: { objects: new Map(), history: [], oldestRetainedRv: 0 },
     pods: { objects: new Map(), history: [], oldestRetainedRv: 0 },
+    secrets: { objects: new Map(), history: [], oldestRetainedRv: 0 },
   };
   private readonly watches = new Set<OpenWatch>();
   private readonly sockets = new Set<Socket>();
@@ -94,7 +101,10 @@ export class FakeKubeApi {
   }
 
   /** Replaces a resource's objects (as a list answer would show them) without watch events. */
-  load(resource: FakeResource, list: { metadata?: { resourceVersion?: string }; items: FakeObject[] }): void {
+  load(
+    resource: FakeApiResource,
+    list: { metadata?: { resourceVersion?: string }; items: FakeObject[] },
+  ): void {
     const store = this.stores[resource];
     store.objects.clear();
     for (const item of list.items) store.objects.set(keyOf(item), item);
@@ -104,7 +114,7 @@ export class FakeKubeApi {
   }
 
   /** Applies one event to the store, keeps it in the history and streams it to matching open watches. */
-  applyEvent(resource: FakeResource, event: FakeEvent): void {
+  applyEvent(resource: FakeApiResource, event: FakeEvent): void {
     const rv = this.bumpRv(Number(event.object.metadata?.resourceVersion ?? 0));
     const object = { ...event.object, metadata: { ...event.object.metadata, resourceVersion: String(rv) } };
     const store = this.stores[resource];
@@ -118,7 +128,7 @@ export class FakeKubeApi {
   }
 
   /** Sends a BOOKMARK carrying a new resourceVersion to every open watch of `resource`; returns that version. */
-  bookmark(resource: FakeResource): number {
+  bookmark(resource: FakeApiResource): number {
     const rv = this.bumpRv(0);
     for (const watch of this.watches) {
       if (watch.resource === resource)
@@ -131,7 +141,7 @@ export class FakeKubeApi {
    * Forgets the history of `resource` (as etcd compaction does): open watches get an ERROR 410 event and are
    * closed; later watches from an older resourceVersion get 410 as an event or as HTTP status, per `mode`.
    */
-  compact(resource: FakeResource, mode: 'event' | 'http' = 'event'): void {
+  compact(resource: FakeApiResource, mode: 'event' | 'http' = 'event'): void {
     const store = this.stores[resource];
     this.goneMode = mode;
     store.history = [];
@@ -145,7 +155,7 @@ export class FakeKubeApi {
   }
 
   /** Sends an ERROR event with a non-410 status (e.g. 500) on every open watch of `resource` and closes them. */
-  failWatches(resource: FakeResource, code = 500): void {
+  failWatches(resource: FakeApiResource, code = 500): void {
     for (const watch of [...this.watches]) {
       if (watch.resource !== resource) continue;
       writeEvent(watch.response, 'ERROR', {
@@ -161,14 +171,14 @@ export class FakeKubeApi {
   }
 
   /** Changes objects behind the watchers' backs (not in the history), e.g. while their watch is broken. */
-  replaceSilently(resource: FakeResource, objects: FakeObject[]): void {
+  replaceSilently(resource: FakeApiResource, objects: FakeObject[]): void {
     const store = this.stores[resource];
     store.objects.clear();
     for (const object of objects) store.objects.set(keyOf(object), object);
   }
 
   /** Cuts every open watch stream without a proper end (socket destroyed). */
-  dropWatches(resource?: FakeResource): void {
+  dropWatches(resource?: FakeApiResource): void {
     for (const watch of [...this.watches]) {
       if (resource !== undefined && watch.resource !== resource) continue;
       this.watches.delete(watch);
@@ -194,7 +204,7 @@ export class FakeKubeApi {
     await this.listen();
   }
 
-  openWatchCount(resource: FakeResource): number {
+  openWatchCount(resource: FakeApiResource): number {
     return [...this.watches].filter((watch) => watch.resource === resource).length;
   }
 
@@ -247,6 +257,7 @@ export class FakeKubeApi {
       isWatch: watchParam === '1' || watchParam === 'true',
       resourceVersion: url.searchParams.get('resourceVersion'),
       labelSelector: url.searchParams.get('labelSelector'),
+      fieldSelector: url.searchParams.get('fieldSelector'),
       allowWatchBookmarks: url.searchParams.get('allowWatchBookmarks') === 'true',
       status: 0,
     };
@@ -259,22 +270,34 @@ export class FakeKubeApi {
     });
   }
 
-  private serve(resource: FakeResource, recorded: RecordedRequest, response: ServerResponse, url: URL): void {
+  private serve(
+    resource: FakeApiResource,
+    recorded: RecordedRequest,
+    response: ServerResponse,
+    url: URL,
+  ): void {
     const namespace = recorded.namespace;
     if (this.failuresLeft > 0) {
       this.failuresLeft -= 1;
       sendStatus(response, this.failureStatus, 'InternalError', 'injected failure');
       return;
     }
+    try {
+      matchesFieldSelector(recorded.fieldSelector, {});
+    } catch (error) {
+      sendStatus(response, 400, 'BadRequest', (error as Error).message);
+      return;
+    }
     const matches = (object: FakeObject) =>
       (object.metadata?.namespace ?? namespace) === namespace &&
-      matchesSelector(recorded.labelSelector, object);
+      matchesSelector(recorded.labelSelector, object) &&
+      matchesFieldSelector(recorded.fieldSelector, object);
     if (recorded.isWatch) this.serveWatch(resource, recorded, matches, response, url);
     else this.serveList(resource, matches, response);
   }
 
   private serveList(
-    resource: FakeResource,
+    resource: FakeApiResource,
     matches: (object: FakeObject) => boolean,
     response: ServerResponse,
   ): void {
@@ -285,7 +308,7 @@ export class FakeKubeApi {
   }
 
   private serveWatch(
-    resource: FakeResource,
+    resource: FakeApiResource,
     recorded: RecordedRequest,
     matches: (object: FakeObject) => boolean,
     response: ServerResponse,
@@ -382,6 +405,20 @@ export function matchesSelector(selector: string | null, object: FakeObject): bo
     }
     if (requirement.startsWith('!')) return labels[requirement.slice(1)] === undefined;
     return labels[requirement] !== undefined;
+  });
+}
+
+/**
+ * Field selectors (https://kubernetes.io/docs/concepts/overview/working-with-objects/field-selectors/): only
+ * `metadata.name` and `metadata.namespace`, which every resource supports, with `=`, `==` or `!=`.
+ */
+export function matchesFieldSelector(selector: string | null, object: FakeObject): boolean {
+  if (selector === null || selector.trim() === '') return true;
+  return selector.split(',').every((requirement) => {
+    const m = /^\s*(metadata\.name|metadata\.namespace)\s*(==|=|!=)\s*(.*?)\s*$/.exec(requirement);
+    if (!m) throw new Error(`unsupported field selector ${JSON.stringify(requirement)}`);
+    const value = m[1] === 'metadata.name' ? object.metadata?.name : object.metadata?.namespace;
+    return m[2] === '!=' ? value !== m[3] : value === m[3];
   });
 }
 

@@ -12,7 +12,9 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { type Config, validateConfig } from '../../config.js';
+import { KUBERNETES_ACCESS } from '../../discovery/kubernetes/from-config.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -32,13 +34,10 @@ interface Kustomization {
 }
 
 /**
- * The Kubernetes API each file of discovery/kubernetes calls, as RBAC sees it. Kept here until discovery exports it
- * (a KUBERNETES_ACCESS constant); 'the access table is what discovery/kubernetes calls' checks it against the source.
+ * The Kubernetes API each file of discovery/kubernetes calls, as RBAC sees it (discovery's KUBERNETES_ACCESS);
+ * 'the access table is what discovery/kubernetes calls' checks it against the source.
  */
-const DISCOVERY_ACCESS = [
-  { apiGroup: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'] },
-  { apiGroup: '', resource: 'pods', verbs: ['list', 'watch'] },
-];
+const DISCOVERY_ACCESS = KUBERNETES_ACCESS.map((a) => ({ ...a, verbs: [...a.verbs].sort() }));
 
 /** kubernetes-models classes: the official OpenAPI schemas (and the CRD's) compiled to validators. */
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
@@ -249,11 +248,22 @@ describe('kustomizations', () => {
   });
 });
 
+type RoleRule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+/** The Secrets a configuration's users[].secret read (their namespace is the pod's: the Role's own). */
+const secretNamesOf = (config: Readonly<Config>) =>
+  config.users.flatMap((u) => (u.secret === undefined ? [] : [u.secret.name])).sort();
+
+/** The names a Role's secrets rules allow ('*' for a rule without resourceNames: every Secret). */
+const grantedSecretNames = (rules: readonly RoleRule[]) =>
+  rules
+    .filter((r) => r.resources.includes('secrets'))
+    .flatMap((r) => r.resourceNames ?? ['*'])
+    .sort();
+
 describe('RBAC', () => {
   it('the Role grants exactly the resources and verbs discovery uses', () => {
-    const role = manifestDocs.find((d) => d.object.kind === 'Role')!.object as {
-      rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[];
-    };
+    const role = manifestDocs.find((d) => d.object.kind === 'Role')!.object as { rules: RoleRule[] };
     const granted = role.rules.flatMap((r) =>
       r.apiGroups.flatMap((apiGroup) =>
         r.resources.map((resource) => ({ apiGroup, resource, verbs: [...r.verbs].sort() })),
@@ -287,4 +297,28 @@ describe('RBAC', () => {
       `${c.apiGroup}/${c.resource}:${c.verb}`;
     expect([...new Set(calls.map(key))].sort()).toEqual(expected.map(key).sort());
   });
+
+  it('the base Role grants exactly the Secrets that the base pgroute.yaml reads, by name', () => {
+    const role = manifestDocs.find((d) => d.object.kind === 'Role')!.object as { rules: RoleRule[] };
+    const config = validateConfig(
+      parseYaml(readFileSync(join(DEPLOY, 'kubernetes/base/pgroute.yaml'), 'utf8')) as unknown,
+    );
+    expect(grantedSecretNames(role.rules)).toEqual(secretNamesOf(config));
+  });
+
+  it.skipIf(!hasKubectl)(
+    'the rendered cnpg-mycluster overlay grants exactly the Secrets its pgroute.yaml reads, by name',
+    () => {
+      const objects = kustomizeBuild(join(ROOT, 'deploy/kubernetes/overlays/cnpg-mycluster'));
+      const role = objects.find((o) => o.kind === 'Role') as unknown as { rules: RoleRule[] };
+      const configMap = objects.find((o) => o.kind === 'ConfigMap') as unknown as {
+        data: Record<string, string>;
+      };
+      const config = validateConfig(parseYaml(configMap.data['pgroute.yaml']!) as unknown);
+      expect([grantedSecretNames(role.rules), secretNamesOf(config)]).toEqual([
+        ['mycluster-app'],
+        ['mycluster-app'],
+      ]);
+    },
+  );
 });

@@ -125,24 +125,30 @@ function buildOverlay(): { deployment: Manifest; configYaml: string } {
 }
 
 describe('pgroute.yaml with the Deployment environment', () => {
-  it('the base configuration passes pgroute validation', () => {
+  it('the base configuration passes pgroute validation and reads its user from the Secret pgroute-credentials', () => {
     const config = configFor(BASE, baseDeployment, inputs('s3cret'));
-    expect(config.users[0]).toMatchObject({ name: 'app', password: 's3cret' });
+    expect(config.users[0]?.secret).toEqual({
+      name: 'pgroute-credentials',
+      usernameKey: 'username',
+      passwordKey: 'password',
+    });
   });
 
   it("the pod's namespace becomes cluster.kubernetes.namespace", () => {
     expect(configFor(BASE, baseDeployment, inputs('x')).cluster.kubernetes?.namespace).toBe('shop');
   });
 
-  it.each(['12345', 'true', 'null', 'a: b', '#x', '*ref', '[1]', '  padded  ', `q"'\\$(DB_PASSWORD)$$`, ''])(
-    'a Secret password %j reaches pgroute as that exact string',
-    (password) => {
-      expect(configFor(BASE, baseDeployment, inputs(password)).users[0]!.password).toBe(password);
+  it.each(['shop', '12345', 'true', 'null', 'a-b'])(
+    'a pod namespace %j reaches pgroute as that exact string',
+    (namespace) => {
+      const pod = { ...inputs('x'), fields: { 'metadata.namespace': namespace } };
+      expect(configFor(BASE, baseDeployment, pod).cluster.kubernetes?.namespace).toBe(namespace);
     },
   );
 
-  it('the Secret user name becomes users[0].name', () => {
-    expect(configFor(BASE, baseDeployment, inputs('x', 'orders')).users[0]!.name).toBe('orders');
+  it('passes no Secret value through the environment (pgroute watches its Secret itself)', () => {
+    const fromSecrets = (container(baseDeployment).env ?? []).filter((v) => v.valueFrom?.secretKeyRef);
+    expect(fromSecrets.map((v) => v.name)).toEqual([]);
   });
 
   it('every PGROUTE_ variable the Deployment sets names a configuration key', () => {
@@ -179,13 +185,10 @@ describe('pgroute.yaml with the Deployment environment', () => {
       const { deployment, configYaml } = buildOverlay();
       const env = container(deployment).env ?? [];
       const raw = parseYaml(configYaml) as Record<string, unknown>;
-      // Only mycluster-app exists: a reference to any other Secret fails to resolve.
-      const pod: PodInputs = {
-        ...inputs('pw'),
-        secrets: { 'mycluster-app': { username: 'app', password: 'pw' } },
-      };
+      // No Secret exists for the kubelet: a secretKeyRef left in the pod would fail to resolve.
+      const pod: PodInputs = { ...inputs('pw'), secrets: {} };
       const config = validateConfig(applyEnv(raw, resolveEnv(env, pod)));
-      expect(config.users[0]).toMatchObject({ name: 'app', password: 'pw' });
+      expect(config.users.map((u) => u.secret?.name)).toEqual(['mycluster-app']);
     },
   );
 

@@ -405,3 +405,19 @@ describe('fencing a stale primary across probe gaps', () => {
     expect(electPrimary([stale, newer], 's', null)).toMatchObject({ kind: 'elected', primaryId: 'old:1' });
   });
 });
+
+describe('lag against the primary position of the same moment', () => {
+  it('does not count WAL the primary wrote after the standby was probed', () => {
+    const { topology, tick } = makeTopology();
+    topology.applyProbeResult(A, primary(1, 0x3000000n));
+    tick(100);
+    topology.applyProbeResult(B, standby(0x3000000n));
+    tick(100);
+    // The primary has written 16 MB since B's probe; B is not behind by that until its next probe says so.
+    topology.applyProbeResult(A, primary(1, 0x4000000n));
+    expect(stateOf(topology, B).lagBytes).toBe(0);
+    tick(100);
+    topology.applyProbeResult(B, standby(0x3800000n));
+    expect(stateOf(topology, B).lagBytes).toBe(0x800000);
+  });
+});
