@@ -219,6 +219,8 @@ const configSchema = z.strictObject({
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
       format: z.enum(['json', 'pretty']).default('json'),
+      /** Log each statement's SQL text at info level (never the values bound to its parameters). */
+      statements: z.boolean().default(false),
     })
     .prefault({}),
   shutdown: z
@@ -271,14 +273,30 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
       .slice('PGROUTE_'.length)
       .split('__')
       .map((p) => p.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()));
-    let node: Record<string, unknown> = out;
-    for (const p of path.slice(0, -1)) {
-      if (typeof node[p] !== 'object' || node[p] === null) node[p] = {};
-      node = node[p] as Record<string, unknown>;
-    }
-    node[path[path.length - 1]!] = parseYaml(v);
+    setPath(out, path, parseYaml(v));
   }
   return out;
+}
+
+/** `--set pool.size=50` flags: dotted paths, values parsed as YAML scalars; they win over file and env. */
+export function applyFlags(raw: Record<string, unknown>, sets: readonly string[]): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`invalid --set ${JSON.stringify(s)}: expected key.path=value`);
+    setPath(out, s.slice(0, eq).split('.'), parseYaml(s.slice(eq + 1)));
+  }
+  return out;
+}
+
+/** Numeric path parts index arrays (users.0.password), others name object keys. */
+function setPath(root: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node: Record<string, unknown> = root;
+  for (const p of path.slice(0, -1)) {
+    if (typeof node[p] !== 'object' || node[p] === null) node[p] = {};
+    node = node[p] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
 }
 
 /** Replace every passwordFile by the file's content, so the rest of pgroute sees plain passwords. */
@@ -303,7 +321,11 @@ export function resolvePasswordFiles(c: Readonly<Config>, readFile = readFileSyn
   return deepFreeze(copy);
 }
 
-export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = {}): Readonly<Config> {
+export function loadConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv = {},
+  sets: readonly string[] = [],
+): Readonly<Config> {
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(path, 'utf8'));
@@ -312,7 +334,9 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = {}): Reado
   }
   if (typeof raw !== 'object' || raw === null)
     throw new ConfigError(`configuration ${path} is not a YAML mapping`);
-  return resolvePasswordFiles(validateConfig(applyEnv(raw as Record<string, unknown>, env)));
+  return resolvePasswordFiles(
+    validateConfig(applyFlags(applyEnv(raw as Record<string, unknown>, env), sets)),
+  );
 }
 
 /** Every configuration key path (for the README reference test). */

@@ -81,6 +81,7 @@ export const LIVE_KEYS = [
   'limits.maxPreparedStatements',
   'limits.maxPendingBytes',
   'log.level',
+  'log.statements',
   'shutdown',
 ];
 
@@ -209,6 +210,7 @@ export async function startPgroute(
   });
 
   const ca = config.server.sslrootcert ? readFileSync(config.server.sslrootcert) : undefined;
+  const serverLog = log.child({ component: 'server' });
   const pools = new PoolRegistry(
     poolOptionsOf(config),
     (key) =>
@@ -225,13 +227,39 @@ export async function startPgroute(
           maxMessageSize: config.limits.maxMessageSize,
         },
         clock(),
-      ).catch((err: unknown) => {
-        // A data connection that cannot be opened marks the instance suspect at once (and probes it).
-        if (err instanceof ServerConnectError && (!err.sqlState || err.sqlState.startsWith('57P'))) {
-          discovery.reportFailure(key.instanceId, err.message);
-        }
-        throw err;
-      }),
+      ).then(
+        (conn) => {
+          serverLog.debug(
+            {
+              event: 'server-connected',
+              server: conn.id,
+              instance: key.instanceId,
+              user: key.user,
+              database: key.database,
+              mechanism: conn.saslMechanism,
+            },
+            'server connection opened',
+          );
+          return conn;
+        },
+        (err: unknown) => {
+          serverLog.warn(
+            {
+              event: 'server-connect-failed',
+              instance: key.instanceId,
+              user: key.user,
+              database: key.database,
+              code: (err as { code?: string }).code,
+            },
+            (err as Error).message,
+          );
+          // A data connection that cannot be opened marks the instance suspect at once (and probes it).
+          if (err instanceof ServerConnectError && (!err.sqlState || err.sqlState.startsWith('57P'))) {
+            discovery.reportFailure(key.instanceId, err.message);
+          }
+          throw err;
+        },
+      ),
     clock,
   );
 
@@ -323,6 +351,7 @@ export async function startPgroute(
     stats,
     monotonic: () => performance.now(),
     readYourWrites: config.routing.readYourWrites && mode === 'auto',
+    logStatements: config.log.statements,
     onServerFailure: (instanceId, reason) => discovery.reportFailure(instanceId, reason),
     onDdl: () => catalogs.invalidate(),
   });

@@ -13,7 +13,8 @@ const USAGE = `Usage:
   pgroute check --config F   validate a configuration file and exit
   pgroute --version | --help
 
-Environment variables PGROUTE_<SECTION>__<KEY> override the file, e.g. PGROUTE_POOL__SIZE=50.`;
+Environment variables PGROUTE_<SECTION>__<KEY> override the file, e.g. PGROUTE_POOL__SIZE=50;
+  --set key.path=value (repeatable) overrides both, e.g. --set pool.size=50 --set log.level=debug.`;
 
 function version(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -25,6 +26,16 @@ function version(): string {
     }
   }
   return 'unknown';
+}
+
+/** Every value of a repeatable flag: `--set a=1 --set b=2` or `--set=a=1`. */
+function argValues(args: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === name && args[i + 1] !== undefined) out.push(args[++i]!);
+    else if (args[i]!.startsWith(`${name}=`)) out.push(args[i]!.slice(name.length + 1));
+  }
+  return out;
 }
 
 function argValue(args: string[], name: string): string | undefined {
@@ -52,9 +63,10 @@ async function main(args: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
+  const sets = argValues(args, '--set');
   let config: ReturnType<typeof loadConfigFile>;
   try {
-    config = loadConfigFile(file, process.env);
+    config = loadConfigFile(file, process.env, sets);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -66,7 +78,7 @@ async function main(args: string[]): Promise<number> {
     console.log(`${file}: configuration is valid`);
     return 0;
   }
-  const proxy = await startPgroute(config, { loadConfig: () => loadConfigFile(file, process.env) });
+  const proxy = await startPgroute(config, { loadConfig: () => loadConfigFile(file, process.env, sets) });
   // SIGHUP re-reads the file, as PgBouncer does; a bad file is reported and the old config stays.
   process.on('SIGHUP', () => {
     proxy

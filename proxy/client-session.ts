@@ -122,6 +122,13 @@ export class ClientSession extends ServerRelay {
   }
 
   private handle(type: number, msg: Buffer): void {
+    if (this.deps.logStatements && (type === Frontend.Query || type === Frontend.Parse)) {
+      const sql = type === Frontend.Query ? readQuery(msg) : readParse(msg).query;
+      this.deps.log.info(
+        { event: 'statement', protocol: type === Frontend.Query ? 'simple' : 'extended', sql },
+        'statement',
+      );
+    }
     if (type === Frontend.Terminate) {
       this.close();
       return;

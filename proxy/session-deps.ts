@@ -32,6 +32,8 @@ export interface SessionDeps {
   /** Bytes of requests a client may send ahead while it waits for a server. */
   maxPendingBytes: number;
   stats: ProxyStats;
+  /** log.statements: the SQL text of each Query and Parse at info level; bound values never. */
+  logStatements: boolean;
   /** Learn the primary's WAL position after each write so later reads avoid stale standbys. */
   readYourWrites: boolean;
   /** Monotonic milliseconds with sub-millisecond precision (performance.now), for durations. */
