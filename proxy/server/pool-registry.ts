@@ -4,7 +4,7 @@ import { Pool, type PoolKey, type PoolOptions } from './pool.js';
 import type { ServerConnection } from './server-connection.js';
 
 export class PoolRegistry {
-  private readonly pools = new Map<string, Pool>();
+  /** instance -> user -> database -> pool: the one index of every pool. */
   private readonly index = new Map<string, Map<string, Map<string, Pool>>>();
 
   constructor(
@@ -29,39 +29,40 @@ export class PoolRegistry {
     if (found) return found;
     const pool = new Pool({ instanceId, host, port, user, database }, this.options, this.connect, this.clock);
     byDatabase.set(database, pool);
-    this.pools.set(`${instanceId}\0${user}\0${database}`, pool);
     return pool;
   }
 
   all(): Pool[] {
-    return [...this.pools.values()];
+    const out: Pool[] = [];
+    for (const instanceId of this.index.keys()) out.push(...this.poolsOf(instanceId));
+    return out;
   }
 
   reconfigure(options: PoolOptions): void {
     this.options = options;
-    for (const p of this.pools.values()) p.reconfigure(options);
+    for (const p of this.all()) p.reconfigure(options);
   }
 
   /** The instance left the topology: close its idle connections now, the rest as they are released. */
   retire(instanceId: string): void {
-    for (const [id, pool] of this.pools) {
-      if (pool.key.instanceId !== instanceId) continue;
-      pool.close();
-      this.pools.delete(id);
-    }
+    for (const pool of this.poolsOf(instanceId)) pool.close();
     this.index.delete(instanceId);
   }
 
   /** The instance is unreachable: drop idle connections, which are dead or soon will be. */
   dropIdle(instanceId: string): void {
-    for (const pool of this.pools.values()) if (pool.key.instanceId === instanceId) pool.evictAll();
+    for (const pool of this.poolsOf(instanceId)) pool.evictAll();
   }
 
   evict(): void {
-    for (const p of this.pools.values()) p.evict();
+    for (const p of this.all()) p.evict();
   }
 
   closeAll(): void {
-    for (const p of this.pools.values()) p.close();
+    for (const p of this.all()) p.close();
+  }
+
+  private *poolsOf(instanceId: string): Iterable<Pool> {
+    for (const byDatabase of this.index.get(instanceId)?.values() ?? []) yield* byDatabase.values();
   }
 }
