@@ -1,7 +1,11 @@
 // Parses the bench CLI flags into a validated BenchOptions (pure: no I/O, defaults passed in).
 import type { BenchScript, QueryMode } from './pgbench.js';
 
-export const TARGET_NAMES = ['direct', 'pgbouncer', 'pgpool', 'pgroute'] as const;
+/**
+ * Run order inside each cell. `pgroute` fronts the primary only, like PgBouncer and `direct` (proxy
+ * overhead); `pgroute-split` gets every node and sends reads to the standbys, like Pgpool-II's load balancing.
+ */
+export const TARGET_NAMES = ['direct', 'pgbouncer', 'pgroute', 'pgpool', 'pgroute-split'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 const MODES: readonly QueryMode[] = ['simple', 'extended', 'prepared'];
 const SCRIPTS: readonly BenchScript[] = ['select', 'tpcb'];
@@ -44,6 +48,9 @@ export class BenchUsageError extends Error {
 
 export const USAGE = `usage: npm run bench -- [options]
   --targets LIST    comma list of ${TARGET_NAMES.join(',')} (default: all)
+                      direct, pgbouncer, pgroute: primary only (pgroute vs pgbouncer = proxy overhead)
+                      pgpool, pgroute-split: primary + 2 standbys with reads load-balanced
+                      (pgpool over all 3 nodes, pgroute-split round robin over the standbys)
   --scripts LIST    select,tpcb (default: both)
   --modes LIST      simple,extended,prepared (default: all)
   --clients LIST    pgbench client counts (default: 16,64)

@@ -30,6 +30,8 @@ export interface CellSummary {
   detail: string | undefined;
   vsPgbouncer: number | undefined;
   vsDirect: number | undefined;
+  /** Ratio to Pgpool-II's tps in the same cell: the reference for pgroute-split's read/write split. */
+  vsPgpool: number | undefined;
 }
 
 export function summarizeRuns(records: RunRecord[]): CellSummary[] {
@@ -50,6 +52,10 @@ export function summarizeRuns(records: RunRecord[]): CellSummary[] {
     row.vsDirect = ratio(
       row,
       peers.find((r) => r.target === 'direct'),
+    );
+    row.vsPgpool = ratio(
+      row,
+      peers.find((r) => r.target === 'pgpool'),
     );
   }
   return rows;
@@ -73,6 +79,7 @@ function summarizeGroup(group: RunRecord[]): CellSummary {
       detail: 'reason' in outcome ? outcome.reason : undefined,
       vsPgbouncer: undefined,
       vsDirect: undefined,
+      vsPgpool: undefined,
     };
   }
   const failedTransactions = completed.reduce((sum, r) => sum + r.failedTransactions, 0);
@@ -94,6 +101,7 @@ function summarizeGroup(group: RunRecord[]): CellSummary {
     detail: missed && 'reason' in missed ? missed.reason : completed.flatMap((r) => r.errorSample)[0],
     vsPgbouncer: undefined,
     vsDirect: undefined,
+    vsPgpool: undefined,
   };
 }
 
@@ -107,7 +115,7 @@ function mean(values: number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-const HEADERS = ['cell', 'target', 'tps', 'lat ms', 'errors', 'vs pgbouncer', 'vs direct'];
+const HEADERS = ['cell', 'target', 'tps', 'lat ms', 'errors', 'vs pgbouncer', 'vs direct', 'vs pgpool'];
 
 /** Fixed-width table; long reasons go to numbered notes under it so the columns stay readable. */
 export function formatSummaryTable(rows: CellSummary[]): string {
@@ -127,6 +135,7 @@ export function formatSummaryTable(rows: CellSummary[]): string {
       errors,
       formatRatio(row.vsPgbouncer),
       formatRatio(row.vsDirect),
+      formatRatio(row.vsPgpool),
     ];
   });
   const widths = HEADERS.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));

@@ -215,7 +215,8 @@ export class BenchSession {
       case 'direct':
         return DirectTarget.start(ctx);
       case 'pgroute':
-        return PgrouteTarget.start(ctx, this.opts.pgrouteBin);
+      case 'pgroute-split':
+        return PgrouteTarget.start(ctx, this.opts.pgrouteBin, name);
       case 'pgbouncer':
       case 'pgpool': {
         const binary = poolers.get(name);

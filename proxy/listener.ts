@@ -8,6 +8,7 @@ import type { Cancellable, CancelRegistry } from './cancel-registry.js';
 import { ClientSession, type SessionDeps } from './client-session.js';
 import { runClientStartup, type UserEntry } from './client-startup.js';
 import { ProxyError, SqlState } from './errors.js';
+import { adoptReadBuffer } from './wire/read-buffer.js';
 
 export type ListenerMode = 'auto' | 'rw' | 'ro' | 'r';
 
@@ -72,6 +73,7 @@ export class Listener {
   }
 
   private accept(socket: net.Socket): void {
+    adoptReadBuffer(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.on('error', () => socket.destroy());

@@ -1,4 +1,4 @@
-// The contract every benchmarked target (direct PostgreSQL, PgBouncer, Pgpool-II, pgroute) fulfils.
+// The contract every benchmarked target (direct PostgreSQL, PgBouncer, Pgpool-II, pgroute, pgroute-split) fulfils.
 import type { LocalClusterDescriptor } from '../../demo/local-cluster.js';
 import type { BenchCell } from '../bench-matrix.js';
 import type { TargetName } from '../bench-options.js';

@@ -11,6 +11,7 @@ import { ScramClient } from '../auth/scram-client.js';
 import { ReplyQueue } from '../reply-queue.js';
 import { Backend, type TxStatus } from '../wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from '../wire/framer.js';
+import { connectWithReadBuffer } from '../wire/read-buffer.js';
 
 export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
@@ -356,7 +357,7 @@ function noPassword(instance: string, user: string): ServerConnectError {
 
 function openSocket(opts: ServerConnectOptions): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: opts.host, port: opts.port, noDelay: true });
+    const socket = connectWithReadBuffer({ host: opts.host, port: opts.port });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(

@@ -1,7 +1,7 @@
 // Checks the bench's run order, option parsing and per-cell summary (ratios, statuses) on hand-made results.
 import { describe, expect, it } from 'vitest';
 import { buildCells, scheduleRuns } from '../../bench/bench-matrix.js';
-import { BenchUsageError, parseBenchOptions } from '../../bench/bench-options.js';
+import { BenchUsageError, parseBenchOptions, TARGET_NAMES, USAGE } from '../../bench/bench-options.js';
 import { formatSummaryTable, type RunRecord, summarizeRuns } from '../../bench/bench-report.js';
 import type { PgbenchResult } from '../../bench/pgbench.js';
 
@@ -36,6 +36,11 @@ describe('scheduleRuns', () => {
     ]);
   });
 
+  it('runs both pgroute targets in turn with the others inside a cell', () => {
+    const runs = scheduleRuns([CELL!], [...TARGET_NAMES], 1);
+    expect(runs.map((r) => r.target)).toEqual(['direct', 'pgbouncer', 'pgroute', 'pgpool', 'pgroute-split']);
+  });
+
   it('finishes one cell before starting the next', () => {
     const cells = buildCells({ scripts: ['select', 'tpcb'], modes: ['simple'], clients: [16] });
     const runs = scheduleRuns(cells, ['direct', 'pgpool'], 1);
@@ -57,6 +62,21 @@ describe('parseBenchOptions', () => {
   it('lets an explicit --duration win over --quick', () => {
     const opts = parseBenchOptions(['--duration=5', '--quick'], DEFAULTS);
     expect(opts.durationS).toBe(5);
+  });
+
+  it('benchmarks both the primary-only and the split pgroute by default', () => {
+    const opts = parseBenchOptions([], DEFAULTS);
+    expect(opts.targets.filter((t) => t.startsWith('pgroute'))).toEqual(['pgroute', 'pgroute-split']);
+  });
+
+  it('accepts pgroute-split as a target of its own', () => {
+    const opts = parseBenchOptions(['--targets', 'pgroute-split,pgpool'], DEFAULTS);
+    expect(opts.targets).toEqual(['pgroute-split', 'pgpool']);
+  });
+
+  it('names every target in the usage text', () => {
+    const listed = /--targets LIST\s+comma list of (\S+)/.exec(USAGE)?.[1]?.split(',');
+    expect(listed).toEqual([...TARGET_NAMES]);
   });
 
   it('rejects a target it does not know', () => {
@@ -83,6 +103,29 @@ describe('summarizeRuns', () => {
     expect([direct?.tps, direct?.vsPgbouncer]).toEqual([4000, 4]);
   });
 
+  it('divides by the same cell on Pgpool-II for the vs pgpool ratio', () => {
+    const rows = summarizeRuns([
+      record('pgpool', 1, completed(2000)),
+      record('pgroute-split', 1, completed(3000)),
+      record('pgroute', 1, completed(1000)),
+    ]);
+    const ratios = Object.fromEntries(rows.map((r) => [r.target, r.vsPgpool]));
+    expect(ratios).toEqual({ pgpool: 1, 'pgroute-split': 1.5, pgroute: 0.5 });
+  });
+
+  it('keeps the two pgroute targets as separate rows of the same cell', () => {
+    const rows = summarizeRuns([
+      record('pgroute', 1, completed(1200)),
+      record('pgroute-split', 1, completed(800)),
+      record('pgbouncer', 1, completed(1000)),
+    ]);
+    const pgroute = rows.filter((r) => r.target.startsWith('pgroute'));
+    expect(pgroute.map((r) => [r.target, r.tps, r.vsPgbouncer])).toEqual([
+      ['pgroute', 1200, 1.2],
+      ['pgroute-split', 800, 0.8],
+    ]);
+  });
+
   it('marks a target with aborted clients as having errors, keeping the worst round', () => {
     const rows = summarizeRuns([
       record('pgbouncer', 1, completed(900, { abortedClients: 14, isAborted: true })),
@@ -97,6 +140,23 @@ describe('summarizeRuns', () => {
       record('pgpool', 1, completed(700)),
     ]);
     expect(rows.find((r) => r.target === 'pgpool')?.vsPgbouncer).toBeUndefined();
+  });
+
+  it('shows the vs pgpool ratio in its own table column', () => {
+    const table = formatSummaryTable(
+      summarizeRuns([record('pgpool', 1, completed(2000)), record('pgroute-split', 1, completed(2500))]),
+    );
+    expect(readColumn(table, 'pgroute-split', 'vs pgpool')).toBe('1.25x');
+  });
+
+  it('shows a dash under vs pgpool when Pgpool-II has no number for the cell', () => {
+    const table = formatSummaryTable(
+      summarizeRuns([
+        record('pgpool', 1, { kind: 'skipped', reason: 'pgpool did not start' }),
+        record('pgroute-split', 1, completed(2500)),
+      ]),
+    );
+    expect(readColumn(table, 'pgroute-split', 'vs pgpool')).toBe('-');
   });
 
   it('prints a skip reason once as a numbered note however many rows share it', () => {
@@ -116,3 +176,15 @@ describe('summarizeRuns', () => {
     ]);
   });
 });
+
+/** The text of one column in the row of `target`, located by the header's character span. */
+function readColumn(table: string, target: string, header: string): string | undefined {
+  const [head, rule, ...body] = table.split('\n');
+  const start = head!.indexOf(header);
+  // The dashed rule under the headers gives each column's full width, numbers being right-aligned.
+  const spans = [...rule!.matchAll(/-+/g)].map((m) => [m.index, m.index + m[0].length] as const);
+  const span = spans.find(([from, to]) => start >= from && start < to);
+  const row = body.find((line) => line.split(/\s+/)[1] === target);
+  if (start < 0 || !span || !row) return undefined;
+  return row.slice(span[0], span[1]).trim();
+}

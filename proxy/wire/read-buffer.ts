@@ -1,0 +1,88 @@
+// Reads a socket into one reused buffer (net.Socket `onread`) and still delivers ordinary 'data' events.
+
+import net from 'node:net';
+
+/** Node's own read size for sockets. */
+const READ_SIZE = 64 * 1024;
+/**
+ * Chunks up to this size are copied out; Buffer.from() of a small length takes its memory from
+ * Node's pre-allocated pool, so the copy costs less than the allocation a default read makes.
+ */
+const COPY_LIMIT = 4096;
+
+/**
+ * By default every socket read allocates a fresh 64 KiB backing store, trims it, wraps it in a
+ * Buffer and pushes it through the Readable stream machinery (which also schedules a nextTick to
+ * read more). With `onread`, libuv reads into one buffer we own and calls us directly: per read we
+ * either copy the few bytes out (the common case for query replies) or hand the whole buffer away
+ * and read into a new one. Either way the chunk delivered as 'data' is never overwritten later, so
+ * consumers may keep views into it (the framer and the outboxes do).
+ */
+export class ReadBuffer {
+  private buffer = Buffer.allocUnsafeSlow(READ_SIZE);
+
+  /** For `onread.buffer`: called once at start and after every read. */
+  readonly current = (): Buffer => this.buffer;
+
+  /** The `n` bytes just read, as a Buffer nobody else will write to. */
+  take(n: number): Buffer {
+    if (n <= COPY_LIMIT) return Buffer.from(this.buffer.subarray(0, n));
+    const chunk = this.buffer.subarray(0, n);
+    this.buffer = Buffer.allocUnsafeSlow(READ_SIZE);
+    return chunk;
+  }
+}
+
+/**
+ * net.connect() whose reads go through a ReadBuffer and come out as 'data' events, so the code
+ * that consumes the socket (login, TLS negotiation, the relay) is the same as with a default socket.
+ * A TLS session layered on this socket later reads the handle itself and is unaffected.
+ */
+export function connectWithReadBuffer(opts: { host: string; port: number }): net.Socket {
+  const reads = new ReadBuffer();
+  const socket: net.Socket = net.connect({
+    host: opts.host,
+    port: opts.port,
+    noDelay: true,
+    onread: { buffer: reads.current, callback: (n: number) => emitRead(socket, reads, n) },
+  });
+  return socket;
+}
+
+/** The internal slots behind net.Socket's `onread` option (lib/net.js, Node 12 to 24). */
+const ONREAD_SLOTS = ['kBuffer', 'kBufferCb', 'kBufferGen'] as const;
+
+interface UserBufferHandle {
+  useUserBuffer(buffer: Uint8Array): void;
+}
+
+/**
+ * The same reads for a socket the server accepted. net.Server offers no `onread` option, so this
+ * fills the three slots net.Socket's constructor would have filled from it and switches the handle
+ * to the user buffer, exactly what the constructor does. Any doubt (another Node version lays the
+ * socket out differently, a TLS wrap already owns the handle) leaves the socket as it is: ordinary
+ * 'data' events then, and the same behaviour. Must run before the first read is delivered, i.e. in
+ * the 'connection' callback. Returns whether the socket now reads into a ReadBuffer.
+ */
+export function adoptReadBuffer(socket: net.Socket): boolean {
+  const own = Object.getOwnPropertySymbols(socket);
+  const slots = ONREAD_SLOTS.map((name) => own.find((s) => s.description === name));
+  const handle = (socket as unknown as { _handle: Partial<UserBufferHandle> | null })._handle;
+  if (slots.some((s) => s === undefined) || typeof handle?.useUserBuffer !== 'function') return false;
+  const record = socket as unknown as Record<symbol, unknown>;
+  const [kBuffer, kBufferCb, kBufferGen] = slots as [symbol, symbol, symbol];
+  // Unset slots are null: anything else means someone already gave this socket a buffer.
+  if (record[kBuffer] !== null || record[kBufferCb] !== null || record[kBufferGen] !== null) return false;
+  const reads = new ReadBuffer();
+  record[kBuffer] = reads.current();
+  record[kBufferGen] = reads.current;
+  record[kBufferCb] = (n: number) => emitRead(socket, reads, n);
+  handle.useUserBuffer(reads.current());
+  return true;
+}
+
+function emitRead(socket: net.Socket, reads: ReadBuffer, n: number): boolean {
+  socket.emit('data', reads.take(n));
+  // Keep reading; pause() still stops the handle (net.Socket checks for a user buffer there).
+  return true;
+}

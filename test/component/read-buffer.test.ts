@@ -1,0 +1,103 @@
+// Reads into a reused buffer: every delivered chunk stays intact after later reads, on both socket sides.
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { adoptReadBuffer, connectWithReadBuffer, ReadBuffer } from '../../proxy/wire/read-buffer.js';
+
+const servers: net.Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+function listen(onSocket: (s: net.Socket) => void): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer(onSocket);
+    servers.push(server);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+  });
+}
+
+/** Small and large writes mixed, so chunks both under and over the copy limit arrive. */
+function payloads(): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < 60; i++) out.push(randomBytes(i % 3 === 0 ? 150_000 : 1 + ((i * 37) % 3000)));
+  return out;
+}
+
+/** Collects every chunk as delivered (no copy), and compares only at the end. */
+function collect(socket: net.Socket): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  return new Promise((resolve, reject) => {
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(chunks));
+    socket.on('error', reject);
+  });
+}
+
+async function writeAll(socket: net.Socket, parts: Buffer[]): Promise<void> {
+  for (const p of parts) {
+    if (!socket.write(p)) await new Promise((r) => socket.once('drain', r));
+    // Let the reader run between writes so several reads reuse the buffer.
+    await new Promise((r) => setImmediate(r));
+  }
+  socket.end();
+}
+
+describe('ReadBuffer', () => {
+  it('hands out chunks that later reads do not overwrite', () => {
+    const reads = new ReadBuffer();
+    reads.current().fill(1, 0, 10);
+    const small = reads.take(10);
+    reads.current().fill(2, 0, 10);
+    const large = reads.take(10_000);
+    reads.current().fill(3);
+    expect(small.every((b) => b === 1)).toBe(true);
+    expect(large.subarray(0, 10).every((b) => b === 2)).toBe(true);
+  });
+});
+
+describe('connectWithReadBuffer', () => {
+  it('delivers the exact byte stream as data events that may be kept', async () => {
+    const parts = payloads();
+    const port = await listen((s) => void writeAll(s, parts));
+    const socket = connectWithReadBuffer({ host: '127.0.0.1', port });
+    const chunks = await collect(socket);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(Buffer.concat(chunks).equals(Buffer.concat(parts))).toBe(true);
+  });
+});
+
+describe('adoptReadBuffer', () => {
+  it('switches an accepted socket to the reused buffer on this Node version', async () => {
+    const adopted = new Promise<boolean>((resolve) => {
+      void listen((s) => {
+        resolve(adoptReadBuffer(s));
+        s.destroy();
+      }).then((port) => net.connect({ host: '127.0.0.1', port }).on('error', () => {}));
+    });
+    expect(await adopted).toBe(true);
+  });
+
+  it('refuses a socket that already reads into a user buffer', async () => {
+    const port = await listen((s) => s.destroy());
+    const socket = connectWithReadBuffer({ host: '127.0.0.1', port });
+    socket.on('error', () => {});
+    expect(adoptReadBuffer(socket)).toBe(false);
+    socket.destroy();
+  });
+
+  it('delivers the exact byte stream of an accepted socket', async () => {
+    const parts = payloads();
+    let received: Promise<Buffer[]> | undefined;
+    const port = await listen((s) => {
+      adoptReadBuffer(s);
+      received = collect(s);
+    });
+    const client = net.connect({ host: '127.0.0.1', port });
+    await new Promise((r) => client.once('connect', r));
+    await writeAll(client, parts);
+    await new Promise((r) => setTimeout(r, 50));
+    const chunks = await received!;
+    expect(Buffer.concat(chunks).equals(Buffer.concat(parts))).toBe(true);
+  });
+});
