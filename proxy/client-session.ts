@@ -4,6 +4,7 @@ import type net from 'node:net';
 import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
 import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
 import { answerLostTransaction, type SessionRoute } from './lost-transaction.js';
+import { PoolWait, type PoolWaitOwner } from './pool-wait.js';
 import { PreparedStatements, serverNameFor } from './prepared-statements.js';
 import { writeRequest } from './request-writer.js';
 import type { Pool } from './server/pool.js';
@@ -26,7 +27,7 @@ export type {
   SessionRouter,
 } from './session-deps.js';
 
-export class ClientSession extends ServerRelay {
+export class ClientSession extends ServerRelay implements PoolWaitOwner {
   readonly statements: PreparedStatements;
   readonly connectedAt: number;
   private abandon: (() => void) | null = null;
@@ -37,7 +38,8 @@ export class ClientSession extends ServerRelay {
   private backlog: PendingMessage[] = [];
   private backlogBytes = 0;
   private isClientPaused = false;
-  private abortWait: ((err: Error) => void) | null = null;
+  /** The pool wait of the request in flight, while it waits. */
+  private wait: PoolWait | null = null;
 
   constructor(
     socket: net.Socket,
@@ -64,7 +66,7 @@ export class ClientSession extends ServerRelay {
   /** Finish the login with the parameters a real server reports, then start relaying. */
   async start(rest: Buffer): Promise<void> {
     try {
-      const conn = await this.acquire({ kind: 'login', statements: [], session: this });
+      const conn = await this.acquireForLogin();
       const err = await new Promise<ServerErrorInfo | null>((resolve) => {
         this.loginDone = resolve;
         this.attach(conn, []);
@@ -209,57 +211,75 @@ export class ClientSession extends ServerRelay {
       this.txStatus === 'I' &&
       !startsBlock;
     this.inflight = { batch, infos, attempt, isRead, hasAnswered: false };
-    if (!(routed instanceof Promise)) {
-      const conn = routed.tryAcquire();
-      if (conn) {
-        this.pool = routed;
-        this.attach(conn, batch);
-        return;
-      }
+    if (routed instanceof Promise) {
+      // The router holds the request (no primary yet): wait for a pool, then for a connection.
+      this.state = 'waiting';
+      routed.then(
+        (pool) => {
+          this.abandon = null;
+          if (this.state === 'waiting') this.waitFor(pool);
+        },
+        (err: unknown) => {
+          this.abandon = null;
+          if (this.state === 'waiting') this.onPoolFailure(err as Error);
+        },
+      );
+      return;
     }
-    this.state = 'waiting';
-    this.pauseClient();
-    this.acquire(req, routed).then(
-      (conn) => {
-        const now = this.deps.monotonic();
-        this.deps.stats.poolWait.observe((now - this.requestStartedAt) / 1000);
-        this.requestStartedAt = now;
-        if (this.state === 'closed') {
-          this.pool?.release(conn);
-          return;
-        }
-        this.attach(conn, batch);
-        this.flushServer();
-        this.drainBacklog();
-      },
-      (err: unknown) => {
-        if (this.state === 'closed') return;
-        this.state = 'idle';
-        // Nothing reached a server: safe to route again (the failed instance is now suspect), reads
-        // and writes alike; a write then waits for a primary instead of failing.
-        if (isUnreachable(err) && attempt < MAX_CONNECT_RETRIES) {
-          this.send(batch, infos, attempt + 1);
-          return;
-        }
-        this.inflight = null;
-        this.failBatch(batch, asProxyError(err, 'ERROR'));
-        this.flushClient();
-        this.drainBacklog();
-      },
-    );
+    this.waitFor(routed);
   }
 
-  private async acquire(req: RouteRequest, routed?: Pool | Promise<Pool>): Promise<ServerConnection> {
-    const pool = await Promise.resolve(routed ?? this.deps.router.route(req)).finally(() => {
+  /** A connection from `pool` for the request in flight: at once if one is idle, else when one frees up. */
+  private waitFor(pool: Pool): void {
+    this.pool = pool;
+    const wait = new PoolWait(pool, this);
+    const conn = pool.acquireFor(wait);
+    if (conn) {
+      this.attach(conn, this.inflight!.batch);
+      return;
+    }
+    // The client is not paused: what it sends meanwhile waits in the backlog, which pauses it when full.
+    this.state = 'waiting';
+    this.wait = wait;
+  }
+
+  /** PoolWaitOwner: the connection this session waited for. */
+  onPoolConnection(conn: ServerConnection): void {
+    this.wait = null;
+    const now = this.deps.monotonic();
+    this.deps.stats.poolWait.observe((now - this.requestStartedAt) / 1000);
+    this.requestStartedAt = now;
+    this.attach(conn, this.inflight!.batch);
+    this.flushServer();
+    this.drainBacklog();
+  }
+
+  /** PoolWaitOwner: no connection (timeout, queue full, instance unreachable, cancel). */
+  onPoolFailure(err: Error): void {
+    this.wait = null;
+    if (this.state === 'closed') return;
+    this.state = 'idle';
+    const inflight = this.inflight!;
+    // Nothing reached a server: safe to route again (the failed instance is now suspect), reads
+    // and writes alike; a write then waits for a primary instead of failing.
+    if (isUnreachable(err) && inflight.attempt < MAX_CONNECT_RETRIES) {
+      this.send(inflight.batch, inflight.infos, inflight.attempt + 1);
+      return;
+    }
+    this.inflight = null;
+    this.failBatch(inflight.batch, asProxyError(err, 'ERROR'));
+    this.flushClient();
+    this.drainBacklog();
+  }
+
+  /** The server connection for the login, which waits like any request but may not be cancelled. */
+  private async acquireForLogin(): Promise<ServerConnection> {
+    const req: RouteRequest = { kind: 'login', statements: [], session: this };
+    const pool = await Promise.resolve(this.deps.router.route(req)).finally(() => {
       this.abandon = null;
     });
     this.pool = pool;
-    return await new Promise<ServerConnection>((resolve, reject) => {
-      this.abortWait = reject;
-      pool.acquire().then(resolve, reject);
-    }).finally(() => {
-      this.abortWait = null;
-    });
+    return await pool.acquire();
   }
 
   /** SET/SHOW pgroute.*: answered here, in order with anything still owed by an attached server. */
@@ -408,8 +428,9 @@ export class ClientSession extends ServerRelay {
       const a = this.abandon;
       this.abandon = null;
       a();
-    } else if (this.abortWait) {
-      this.abortWait(
+    } else if (this.wait) {
+      this.wait.abandon();
+      this.onPoolFailure(
         new ProxyError('CANCELED', SqlState.QueryCanceled, 'canceling statement due to user request'),
       );
     }
@@ -453,7 +474,8 @@ export class ClientSession extends ServerRelay {
     this.state = 'closed';
     this.abandon?.();
     this.abandon = null;
-    this.abortWait?.(new ProxyError('CLIENT_GONE', SqlState.ConnectionFailure, 'client left'));
+    this.wait?.abandon();
+    this.wait = null;
     const conn = this.server;
     if (conn) {
       const isReusable =

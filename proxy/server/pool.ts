@@ -21,10 +21,17 @@ export interface PoolKey {
   database: string;
 }
 
-interface Waiter {
-  resolve: (c: ServerConnection) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+/**
+ * Someone waiting for a connection. Callbacks instead of a Promise: a busy pool hands out a connection
+ * per transaction, and the callback path costs no promise, closure or timer per wait.
+ */
+export interface PoolWaiter {
+  onAcquired(conn: ServerConnection): void;
+  onFailed(err: Error): void;
+}
+
+interface Waiting {
+  waiter: PoolWaiter;
   since: number;
 }
 
@@ -40,7 +47,10 @@ export class Pool {
   private readonly idle: ServerConnection[] = [];
   private readonly active = new Set<ServerConnection>();
   private connecting = 0;
-  private readonly waiters: Waiter[] = [];
+  /** FIFO, so the head is always the one that times out first. */
+  private readonly waiters: Waiting[] = [];
+  /** One timer for the whole queue (PgBouncer checks query_wait_timeout from its janitor the same way). */
+  private expiry: NodeJS.Timeout | null = null;
   private isClosed = false;
   /** ParameterStatus values of the last connection that logged in, for answering client logins. */
   totalWaitMs = 0;
@@ -59,6 +69,9 @@ export class Pool {
 
   reconfigure(options: PoolOptions): void {
     this.options = options;
+    // The queue timeout may have changed: time the head of the queue again.
+    this.disarmExpiry();
+    this.armExpiry();
     this.dispatch();
   }
 
@@ -101,48 +114,53 @@ export class Pool {
   }
 
   acquire(): Promise<ServerConnection> {
-    if (this.isClosed) return Promise.reject(poolClosed(this.id));
+    return new Promise((resolve, reject) => {
+      const conn = this.acquireFor({ onAcquired: resolve, onFailed: reject });
+      if (conn) resolve(conn);
+    });
+  }
+
+  /**
+   * An idle connection at once (returned), or later through the waiter's callbacks: a new connection
+   * when the pool has room, else the next one released. Failures are reported asynchronously, never
+   * from inside this call.
+   */
+  acquireFor(waiter: PoolWaiter): ServerConnection | null {
+    if (this.isClosed) {
+      failSoon(waiter, poolClosed(this.id));
+      return null;
+    }
     const conn = this.tryAcquire();
-    if (conn) return Promise.resolve(conn);
-    if (this.size < this.options.size) return this.openFor();
+    if (conn) return conn;
+    if (this.size < this.options.size) {
+      this.openFor(waiter);
+      return null;
+    }
     if (this.waiters.length >= this.options.maxWaiting) {
-      return Promise.reject(
+      failSoon(
+        waiter,
         new ProxyError(
           'POOL_QUEUE_FULL',
           SqlState.TooManyConnections,
           `pgroute: too many clients waiting for a server connection to ${this.key.instanceId}`,
         ),
       );
+      return null;
     }
-    return new Promise((resolve, reject) => {
-      const since = this.clock();
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        since,
-        timer: setTimeout(() => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(
-            new ProxyError(
-              'POOL_TIMEOUT',
-              SqlState.TooManyConnections,
-              `pgroute: no server connection to ${this.key.instanceId} became free within ${this.options.queueTimeoutMs} ms`,
-            ),
-          );
-        }, this.options.queueTimeoutMs),
-      };
-      this.waiters.push(waiter);
-    });
+    this.waiters.push({ waiter, since: this.clock() });
+    this.armExpiry();
+    return null;
   }
 
-  /** Abandon a wait (the client left or cancelled). */
-  cancelWaits(reject: (e: Error) => void, err: Error): void {
-    const i = this.waiters.findIndex((w) => w.reject === reject);
-    if (i < 0) return;
-    const [w] = this.waiters.splice(i, 1);
-    clearTimeout(w!.timer);
-    w!.reject(err);
+  /**
+   * The waiter gave up (its client left or cancelled): it must not be handed a connection later.
+   * Returns false when it was not in the queue (it may be getting a new connection: see acquireFor).
+   */
+  cancelWait(waiter: PoolWaiter): boolean {
+    const i = this.waiters.findIndex((w) => w.waiter === waiter);
+    if (i < 0) return false;
+    this.waiters.splice(i, 1);
+    return true;
   }
 
   /** Give a connection back. Dirty or broken ones are closed; the next waiter gets a replacement. */
@@ -161,11 +179,10 @@ export class Pool {
     }
     const w = this.waiters.shift();
     if (w) {
-      clearTimeout(w.timer);
       this.totalWaitMs += now - w.since;
       this.active.add(conn);
       this.totalAcquired++;
-      w.resolve(conn);
+      w.waiter.onAcquired(conn);
       return;
     }
     conn.onIdleClosed = (c) => this.forget(c);
@@ -206,10 +223,8 @@ export class Pool {
   close(err: Error = poolClosed(this.id)): void {
     this.isClosed = true;
     for (const c of this.idle.splice(0)) c.close();
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
+    this.disarmExpiry();
+    for (const w of this.waiters.splice(0)) w.waiter.onFailed(err);
   }
 
   /** Destroy everything, active connections included (the instance is gone). */
@@ -221,34 +236,68 @@ export class Pool {
 
   private dispatch(): void {
     while (this.waiters.length > 0 && this.size < this.options.size && !this.isClosed) {
-      const w = this.waiters.shift()!;
-      clearTimeout(w.timer);
-      this.openFor().then(w.resolve, w.reject);
+      this.openFor(this.waiters.shift()!.waiter);
     }
   }
 
-  private openFor(): Promise<ServerConnection> {
+  private openFor(waiter: PoolWaiter): void {
     this.connecting++;
-    return this.connect(this.key).then(
+    this.connect(this.key).then(
       (conn) => {
         this.connecting--;
         if (this.isClosed) {
           conn.close();
-          throw poolClosed(this.id);
+          waiter.onFailed(poolClosed(this.id));
+          return;
         }
         this.active.add(conn);
         this.totalAcquired++;
-        return conn;
+        waiter.onAcquired(conn);
       },
       (err: unknown) => {
         this.connecting--;
         this.dispatch();
-        throw err;
+        waiter.onFailed(err as Error);
       },
     );
+  }
+
+  private armExpiry(): void {
+    const head = this.waiters[0];
+    if (this.expiry || !head) return;
+    const delay = Math.max(0, head.since + this.options.queueTimeoutMs - this.clock());
+    this.expiry = setTimeout(() => {
+      this.expiry = null;
+      this.expireWaiters();
+    }, delay);
+  }
+
+  private disarmExpiry(): void {
+    if (this.expiry) clearTimeout(this.expiry);
+    this.expiry = null;
+  }
+
+  private expireWaiters(): void {
+    const now = this.clock();
+    while (this.waiters.length > 0 && now - this.waiters[0]!.since >= this.options.queueTimeoutMs) {
+      this.waiters
+        .shift()!
+        .waiter.onFailed(
+          new ProxyError(
+            'POOL_TIMEOUT',
+            SqlState.TooManyConnections,
+            `pgroute: no server connection to ${this.key.instanceId} became free within ${this.options.queueTimeoutMs} ms`,
+          ),
+        );
+    }
+    this.armExpiry();
   }
 }
 
 function poolClosed(id: string): ProxyError {
   return new ProxyError('POOL_CLOSED', SqlState.CannotConnectNow, `pgroute: pool ${id} is closed`);
+}
+
+function failSoon(waiter: PoolWaiter, err: Error): void {
+  queueMicrotask(() => waiter.onFailed(err));
 }

@@ -103,3 +103,72 @@ describe('resilience', () => {
     }
   });
 });
+
+describe('clients that stop waiting for a server connection', () => {
+  async function withPoolOfOne(
+    fn: (p: TestProxy, connectTo: () => Promise<pg.Client>) => Promise<void>,
+  ): Promise<void> {
+    const p = await startTestProxy(cluster, { pool: { size: 1, queueTimeout: '3s' } });
+    const clients: pg.Client[] = [];
+    const connectTo = async () => {
+      const c = new pg.Client(p.params({ mode: 'rw' }));
+      c.on('error', () => {});
+      clients.push(c);
+      await c.connect();
+      return c;
+    };
+    try {
+      await fn(p, connectTo);
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => {})));
+      await p.stop();
+    }
+  }
+
+  it('does not hand the freed connection to a client that left while waiting', async () => {
+    await withPoolOfOne(async (_p, connectTo) => {
+      // Logins borrow a server connection too: everyone logs in before the holder takes the only one.
+      const [holder, leaver, next] = await Promise.all([connectTo(), connectTo(), connectTo()]);
+      await holder.query('BEGIN');
+      leaver.query('SELECT 1').catch(() => {});
+      await new Promise((r) => setTimeout(r, 100));
+      (leaver as unknown as { connection: { stream: net.Socket } }).connection.stream.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      await holder.query('COMMIT');
+      // The only server connection must serve the next client, well before the queue timeout.
+      expect((await next.query('SELECT 42 AS n')).rows[0].n).toBe(42);
+    });
+  });
+
+  it('does not hand the freed connection to a client whose wait was cancelled', async () => {
+    await withPoolOfOne(async (_p, connectTo) => {
+      const [holder, canceller, next] = await Promise.all([connectTo(), connectTo(), connectTo()]);
+      await holder.query('BEGIN');
+      const waiting = canceller.query('SELECT 1');
+      await new Promise((r) => setTimeout(r, 100));
+      const pid = (canceller as unknown as { processID: number }).processID;
+      const secret = (canceller as unknown as { secretKey: number }).secretKey;
+      await sendCancel(_p.params({ mode: 'rw' }).port, pid, secret);
+      await expect(waiting).rejects.toMatchObject({ code: '57014' });
+      await holder.query('COMMIT');
+      expect((await next.query('SELECT 42 AS n')).rows[0].n).toBe(42);
+      // The cancelled client goes on with the same connection.
+      expect((await canceller.query('SELECT 7 AS n')).rows[0].n).toBe(7);
+    });
+  });
+});
+
+function sendCancel(port: number, pid: number, secret: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      const b = Buffer.alloc(16);
+      b.writeInt32BE(16, 0);
+      b.writeInt32BE(80877102, 4);
+      b.writeInt32BE(pid, 8);
+      b.writeInt32BE(secret, 12);
+      s.end(b);
+    });
+    s.on('close', () => resolve());
+    s.on('error', reject);
+  });
+}
