@@ -16,7 +16,14 @@ import { buildSettingsSync } from './settings-sync.js';
 import { PARSE_COMPLETE, readyForQuery } from './wire/backend-messages.js';
 import { Frontend } from './wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from './wire/framer.js';
-import { buildQuery, readBindHead, readParse, readQuery } from './wire/frontend-messages.js';
+import {
+  buildQuery,
+  isUnnamedBind,
+  isUnnamedParse,
+  readBindHead,
+  readParse,
+  readQuery,
+} from './wire/frontend-messages.js';
 
 export type {
   ClientState,
@@ -56,8 +63,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.statements = new PreparedStatements(deps.maxPreparedStatements);
     const clientSide: FrameHandler = {
       dispose: (type) => this.disposeClient(type),
-      onMessage: (type, msg) => this.onClientMessage(type, msg),
-      onForward: (bytes) => this.toServer.push(bytes),
+      onMessage: (type, chunk, start, end) => this.onClientMessage(type, chunk.subarray(start, end)),
+      onForward: (chunk, start, end) => this.toServer.pushRange(chunk, start, end),
     };
     this.framer = new Framer(clientSide, deps.maxMessageSize);
     this.connectedAt = deps.clock();
@@ -124,10 +131,15 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 
   private handle(type: number, msg: Buffer): void {
-    if (this.deps.logStatements && (type === Frontend.Query || type === Frontend.Parse)) {
-      const sql = type === Frontend.Query ? readQuery(msg) : readParse(msg).query;
+    // Decoded once: local commands, logging and classification all read the same text.
+    const sql = type === Frontend.Query ? readQuery(msg) : null;
+    if (this.deps.logStatements && (sql !== null || type === Frontend.Parse)) {
       this.deps.log.info(
-        { event: 'statement', protocol: type === Frontend.Query ? 'simple' : 'extended', sql },
+        {
+          event: 'statement',
+          protocol: sql !== null ? 'simple' : 'extended',
+          sql: sql ?? readParse(msg).query,
+        },
         'statement',
       );
     }
@@ -135,7 +147,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       this.close();
       return;
     }
-    if (type === Frontend.Query && this.batch.length === 0 && this.answerLocalCommand(msg)) return;
+    if (sql !== null && this.batch.length === 0 && this.answerLocalCommand(sql)) return;
     if (this.server) {
       this.forward(type, msg);
       return;
@@ -147,7 +159,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       this.toClient.push(readyForQuery(this.txStatus));
       return;
     }
-    const info = this.describe(type, msg);
+    const info = this.describe(type, msg, sql);
     if (info) this.batchInfo.push(info);
     this.batch.push({ type, msg, info });
     this.batchBytes += msg.length;
@@ -160,17 +172,19 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 
   /** Classification of the statements a message runs, for routing. */
-  private describe(type: number, msg: Buffer): StatementInfo | null {
-    if (type === Frontend.Query) return this.deps.classifier.classify(readQuery(msg));
+  private describe(type: number, msg: Buffer, sql: string | null): StatementInfo | null {
+    if (sql !== null) return this.deps.classifier.classify(sql);
     if (type === Frontend.Parse) {
-      const info = this.deps.classifier.classify(readParse(msg).query);
+      const info = this.deps.classifier.classifyPrepared(readParse(msg).query);
       // Session SETs through the extended protocol pin (they are not replayed): route them as such.
       return info.pin === 'session-set' ? { ...info, settings: [] } : info;
     }
     if (type === Frontend.Bind) {
+      // The unnamed statement was classified with its Parse.
+      if (isUnnamedBind(msg)) return null;
       const head = readBindHead(msg);
       const stmt = head.statement ? this.statements.get(head.statement) : undefined;
-      return stmt ? this.deps.classifier.classify(stmt.query) : null;
+      return stmt ? this.deps.classifier.classifyPrepared(stmt.query) : null;
     }
     return null;
   }
@@ -283,8 +297,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 
   /** SET/SHOW pgroute.*: answered here, in order with anything still owed by an attached server. */
-  private answerLocalCommand(msg: Buffer): boolean {
-    const sql = readQuery(msg);
+  private answerLocalCommand(sql: string): boolean {
     if (!/pgroute\./i.test(sql)) return false;
     const info = this.deps.classifier.classify(sql);
     if (!isPgrouteCommand(sql, info)) return false;
@@ -311,7 +324,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     const parses: ReturnType<typeof readParse>[] = [];
     for (const m of batch) {
       if (m.type === Frontend.Sync || m.type === Frontend.Flush) continue;
-      if (m.type !== Frontend.Parse) return false;
+      if (m.type !== Frontend.Parse || isUnnamedParse(m.msg)) return false;
       const p = readParse(m.msg);
       if (p.name === '' || !this.deps.knownStatements.has(serverNameFor(p.query, p.paramTypes))) return false;
       parses.push(p);

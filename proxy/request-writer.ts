@@ -10,6 +10,9 @@ import { Frontend } from './wire/codes.js';
 import {
   buildParse,
   buildTarget,
+  isPortalTarget,
+  isUnnamedBind,
+  isUnnamedParse,
   readBindHead,
   readParse,
   readQuery,
@@ -54,13 +57,15 @@ export function writeRequest(
   const q = conn.queue;
   switch (type) {
     case Frontend.Parse: {
-      const p = readParse(msg);
-      const info = known ?? classifier.classify(p.query);
-      if (p.name === '') {
+      if (isUnnamedParse(msg)) {
+        // Nothing to rename: decode the SQL only if the caller has not classified it already.
+        const info = known ?? classifier.classifyPrepared(readParse(msg).query);
         q.push({ kind: 'parse', forward: true, serverName: null });
         out.push(msg);
         return { kind: 'ok', info, isExtended: true, hasFake: false };
       }
+      const p = readParse(msg);
+      const info = known ?? classifier.classifyPrepared(p.query);
       let stmt: ReturnType<PreparedStatements['define']>;
       try {
         stmt = statements.define(p.name, p.query, p.paramTypes);
@@ -82,6 +87,11 @@ export function writeRequest(
       return { kind: 'ok', info, isExtended: true, hasFake: false };
     }
     case Frontend.Bind: {
+      if (isUnnamedBind(msg)) {
+        q.push({ kind: 'bind' });
+        out.push(msg);
+        return OK_NONE;
+      }
       const head = readBindHead(msg);
       const stmt = head.statement ? statements.get(head.statement) : undefined;
       if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
@@ -91,12 +101,12 @@ export function writeRequest(
       return OK_NONE;
     }
     case Frontend.Describe: {
-      const t = readTarget(msg);
-      if (t.target === 'P') {
+      if (isPortalTarget(msg)) {
         q.push({ kind: 'describe-portal' });
         out.push(msg);
         return OK_NONE;
       }
+      const t = readTarget(msg);
       const stmt = t.name ? statements.get(t.name) : undefined;
       if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
       q.push({ kind: 'describe-statement', forward: true });
@@ -116,10 +126,9 @@ export function writeRequest(
       return OK_NONE;
     }
     case Frontend.Query: {
-      const sql = readQuery(msg);
-      const info = known ?? classifier.classify(sql);
+      const info = known ?? classifier.classify(readQuery(msg));
       // The client dropped every server-side statement itself: forget ours, re-prepare lazily.
-      if (DROPS_STATEMENTS.test(sql)) conn.prepared.clear();
+      if (mayDropStatements(msg) && DROPS_STATEMENTS.test(readQuery(msg))) conn.prepared.clear();
       const settings = info.settings.filter((s) => !s.isLocal && !s.name.startsWith('pgroute.'));
       q.push(
         settings.length > 0 ? { kind: 'query', forward: true, settings } : { kind: 'query', forward: true },
@@ -154,6 +163,17 @@ export function writeRequest(
   }
   out.push(msg);
   return OK_NONE;
+}
+
+/** DISCARD and DEALLOCATE both start with a D: anything else is ruled out without decoding the text. */
+function mayDropStatements(query: Buffer): boolean {
+  let i = 5;
+  while (i < query.length && isSpace(query[i]!)) i++;
+  return query[i] === 0x44 || query[i] === 0x64;
+}
+
+function isSpace(b: number): boolean {
+  return b === 0x20 || (b >= 0x09 && b <= 0x0d);
 }
 
 function ensurePrepared(

@@ -149,18 +149,23 @@ export abstract class ServerRelay implements ServerSink {
     return head && head.kind === 'query' && !head.forward ? Disposition.Whole : Disposition.Stream;
   }
 
-  onServerMessage(type: number, msg: Buffer): void {
+  onServerMessage(type: number, chunk: Buffer, start: number, end: number): void {
     const conn = this.server!;
     const wasIdle = conn.queue.isEmpty;
     const head = conn.queue.peek();
-    if (type === Backend.DataRow && head?.kind === 'query' && head.capturesLsn) this.captureLsn(msg);
+    if (type === Backend.DataRow && head?.kind === 'query' && head.capturesLsn) {
+      this.captureLsn(chunk.subarray(start, end));
+    }
     const action = conn.queue.onServerMessage(type);
     const completed = action.completed;
+    // Set when the proxy relays something other than the server's bytes.
+    let replaced: Buffer | null = null;
     if (type === Backend.ErrorResponse) {
-      const info = readErrorFields(msg);
+      const info = readErrorFields(chunk.subarray(start, end));
       if (info.severity === 'FATAL' || info.severity === 'PANIC') {
         // The client connection outlives this server connection: report it as an ERROR.
-        msg = errorResponse({ severity: 'ERROR', code: info.code, message: info.message });
+        const msg = errorResponse({ severity: 'ERROR', code: info.code, message: info.message });
+        replaced = msg;
         this.deps.onServerFailure(conn.instanceId, `server error ${info.code}`);
         if (wasIdle) {
           // Nothing was asked: an unsolicited error would break most drivers. Keep it as the
@@ -177,15 +182,17 @@ export abstract class ServerRelay implements ServerSink {
     else if (type === Backend.ParseComplete && completed?.kind === 'parse' && completed.serverName) {
       this.deps.knownStatements.add(completed.serverName);
     }
-    if (type === Backend.ParameterStatus && action.forward) this.trackReported(conn, msg);
+    if (type === Backend.ParameterStatus && action.forward)
+      this.trackReported(conn, chunk.subarray(start, end));
     if (action.forward && this.state !== 'closed') {
-      this.toClient.push(msg);
+      if (replaced) this.toClient.push(replaced);
+      else this.toClient.pushRange(chunk, start, end);
       if (this.inflight) this.inflight.hasAnswered = true;
     }
     if (completed?.kind === 'query' && completed.settings && !this.sawError)
       this.applySettings(conn, completed);
     if (type === Backend.ReadyForQuery) {
-      if (action.forward) this.txStatus = String.fromCharCode(msg[5]!) as TxStatus;
+      if (action.forward) this.txStatus = String.fromCharCode(chunk[start + 5]!) as TxStatus;
       this.sawError = false;
       if (completed?.kind === 'query' && !completed.forward) {
         const err = this.skippedError;
@@ -204,8 +211,8 @@ export abstract class ServerRelay implements ServerSink {
     }
   }
 
-  onServerBytes(bytes: Buffer): void {
-    if (this.state !== 'closed') this.toClient.push(bytes);
+  onServerBytes(chunk: Buffer, start: number, end: number): void {
+    if (this.state !== 'closed') this.toClient.pushRange(chunk, start, end);
     if (this.inflight) this.inflight.hasAnswered = true;
   }
 

@@ -20,6 +20,8 @@ export interface StatementInfo {
 
 export interface StatementClassifier {
   classify(sql: string): StatementInfo;
+  /** The same for the text of a Parse, which repeats verbatim. */
+  classifyPrepared(sql: string): StatementInfo;
 }
 
 /** Reported parameters a client may change with SET and that we can replay with set_config. */

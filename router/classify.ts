@@ -109,6 +109,10 @@ function applyHints(base: Classification, hints: Hint[]): Classification {
   return { ...base, hint };
 }
 
+/** Distinct prepared texts remembered verbatim, and the longest one worth remembering (bytes of memory bound). */
+const PREPARED_CACHE_SIZE = 1024;
+const PREPARED_TEXT_LIMIT = 4096;
+
 export class Classifier {
   /** Classifications answered from a cache. */
   cacheHits = 0;
@@ -116,6 +120,8 @@ export class Classifier {
   cacheMisses = 0;
 
   private readonly byKey: LRUCache<string, CacheEntry>;
+  /** Prepared statement texts, verbatim (see classifyPrepared). */
+  private readonly prepared = new Map<string, Classification>();
   private readonly byText: LRUCache<string, Classification>;
   private readonly context: StatementContext;
   private readonly empty = emptyClassification();
@@ -149,8 +155,29 @@ export class Classifier {
     return hints.length === 0 ? base : applyHints(base, hints);
   }
 
+  /**
+   * The text of a Parse. Drivers send the same parameterised text again and again, so it is looked
+   * up verbatim before any normalisation; simple-protocol queries carry literals that differ every
+   * time and go through classify() alone.
+   */
+  classifyPrepared(sql: string): Classification {
+    const known = this.prepared.get(sql);
+    if (known !== undefined) {
+      this.cacheHits++;
+      return known;
+    }
+    const result = this.classify(sql);
+    if (result !== this.parseError && sql.length <= PREPARED_TEXT_LIMIT) {
+      // A full map starts over: cheaper than LRU bookkeeping on every hit, and hot texts return at once.
+      if (this.prepared.size >= PREPARED_CACHE_SIZE) this.prepared.clear();
+      this.prepared.set(sql, result);
+    }
+    return result;
+  }
+
   /** Forgets every cached classification (call when the function catalog changes). */
   clearCache(): void {
+    this.prepared.clear();
     this.byKey.clear();
     this.byText.clear();
   }

@@ -76,7 +76,7 @@ export class AdminSession {
       {
         dispose: () => Disposition.Whole,
         // The framer's buffer is only valid during the call: copy before queueing.
-        onMessage: (type, msg) => this.enqueue(type, Buffer.from(msg)),
+        onMessage: (type, chunk, start, end) => this.enqueue(type, Buffer.from(chunk.subarray(start, end))),
         onForward: () => {},
       },
       deps.maxMessageSize ?? 1 << 20,

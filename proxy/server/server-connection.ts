@@ -35,8 +35,9 @@ export type ServerState = 'login' | 'idle' | 'active' | 'closed';
 /** The client session currently using this connection receives its traffic through a sink. */
 export interface ServerSink {
   dispose(type: number, length: number): Disposition;
-  onServerMessage(type: number, msg: Buffer): void;
-  onServerBytes(bytes: Buffer): void;
+  /** A whole message, `chunk[start, end)`; the chunk is never reused, so the range may be kept. */
+  onServerMessage(type: number, chunk: Buffer, start: number, end: number): void;
+  onServerBytes(chunk: Buffer, start: number, end: number): void;
   onServerChunkEnd(): void;
   onServerClosed(conn: ServerConnection, error: Error | null): void;
 }
@@ -163,11 +164,12 @@ export class ServerConnection implements FrameHandler {
     return Disposition.Whole;
   }
 
-  onMessage(type: number, msg: Buffer): void {
-    if (type === Backend.ParameterStatus) this.recordParameterStatus(msg);
-    else if (type === Backend.ReadyForQuery) this.txStatus = String.fromCharCode(msg[5]!) as TxStatus;
+  onMessage(type: number, chunk: Buffer, start: number, end: number): void {
+    if (type === Backend.ParameterStatus) this.recordParameterStatus(chunk.subarray(start, end));
+    else if (type === Backend.ReadyForQuery)
+      this.txStatus = String.fromCharCode(chunk[start + 5]!) as TxStatus;
     if (this.sink) {
-      this.sink.onServerMessage(type, msg);
+      this.sink.onServerMessage(type, chunk, start, end);
       return;
     }
     // Idle in the pool: only asynchronous messages may arrive. An ErrorResponse here is FATAL
@@ -181,8 +183,8 @@ export class ServerConnection implements FrameHandler {
     }
   }
 
-  onForward(bytes: Buffer): void {
-    this.sink?.onServerBytes(bytes);
+  onForward(chunk: Buffer, start: number, end: number): void {
+    this.sink?.onServerBytes(chunk, start, end);
   }
 
   private recordParameterStatus(msg: Buffer): void {

@@ -13,10 +13,13 @@ export enum Disposition {
 export interface FrameHandler {
   /** Decide, from the header alone, how this message is delivered. */
   dispose(type: number, length: number): Disposition;
-  /** A complete message: `msg` holds the header and the body; valid only during the call unless copied. */
-  onMessage(type: number, msg: Buffer): void;
-  /** Raw bytes of a streamed message, in order; header included. */
-  onForward(bytes: Buffer): void;
+  /**
+   * A complete message: `chunk[start, end)` holds the header and the body. Ranges instead of views:
+   * most messages are relayed untouched, and a range costs no allocation until someone needs a Buffer.
+   */
+  onMessage(type: number, chunk: Buffer, start: number, end: number): void;
+  /** Raw bytes `chunk[start, end)` of a streamed message, in order; header included. */
+  onForward(chunk: Buffer, start: number, end: number): void;
 }
 
 export class MessageTooLargeError extends Error {
@@ -104,9 +107,8 @@ export class Framer {
       throw new MessageTooLargeError(type, length, this.maxWholeLength);
     }
     if (pos + total <= chunk.length) {
-      const msg = chunk.subarray(pos, pos + total);
-      if (disposition === Disposition.Whole) this.handler.onMessage(type, msg);
-      else this.handler.onForward(msg);
+      if (disposition === Disposition.Whole) this.handler.onMessage(type, chunk, pos, pos + total);
+      else this.handler.onForward(chunk, pos, pos + total);
       return pos + total;
     }
     // The message spans chunks.
@@ -114,7 +116,7 @@ export class Framer {
     this.remaining = total - (chunk.length - pos);
     if (disposition === Disposition.Stream) {
       this.streaming = true;
-      this.handler.onForward(chunk.subarray(pos));
+      this.handler.onForward(chunk, pos, chunk.length);
     } else {
       this.streaming = false;
       this.wholeBuf = Buffer.allocUnsafe(total);
@@ -134,7 +136,7 @@ export class Framer {
     this.remaining = length - 4;
     if (disposition === Disposition.Stream) {
       this.streaming = true;
-      this.handler.onForward(header);
+      this.handler.onForward(header, 0, header.length);
       if (this.remaining === 0) this.streaming = false;
       return;
     }
@@ -149,7 +151,7 @@ export class Framer {
     const take = Math.min(this.remaining, chunk.length - pos);
     this.remaining -= take;
     if (this.streaming) {
-      this.handler.onForward(chunk.subarray(pos, pos + take));
+      this.handler.onForward(chunk, pos, pos + take);
       if (this.remaining === 0) this.streaming = false;
     } else {
       chunk.copy(this.wholeBuf!, this.wholeFill, pos, pos + take);
@@ -163,6 +165,6 @@ export class Framer {
     const msg = this.wholeBuf!;
     this.wholeBuf = null;
     this.wholeFill = 0;
-    this.handler.onMessage(this.currentType, msg);
+    this.handler.onMessage(this.currentType, msg, 0, msg.length);
   }
 }

@@ -62,6 +62,25 @@ export function buildTarget(type: number, target: 'S' | 'P', name: string): Buff
   return new MessageWriter().int8(target.charCodeAt(0)).cstring(name).finish(type);
 }
 
+/** True when a Parse creates the unnamed statement (its name is the empty string), read without decoding. */
+export function isUnnamedParse(msg: Buffer): boolean {
+  return msg[5] === 0;
+}
+
+/**
+ * True when a Bind uses the unnamed statement: the common case of drivers that parse and bind
+ * together, answered from the bytes without decoding the portal name.
+ */
+export function isUnnamedBind(msg: Buffer): boolean {
+  const portalEnd = msg.indexOf(0, 5);
+  return portalEnd >= 0 && msg[portalEnd + 1] === 0;
+}
+
+/** True for a Describe or Close of a portal ('P'), read without decoding the name. */
+export function isPortalTarget(msg: Buffer): boolean {
+  return msg[5] === 0x50;
+}
+
 export function readQuery(msg: Buffer): string {
   return new MessageReader(msg, 5).cstring();
 }

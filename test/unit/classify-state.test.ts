@@ -239,6 +239,36 @@ describe('the classification cache', () => {
     expect(c.cacheMisses).toBe(2);
   });
 
+  it('answers a repeated prepared text verbatim, with the same classification as classify', async () => {
+    const c = await Classifier.create({});
+    const sql = '/* pgroute:primary */ SELECT abalance FROM pgbench_accounts WHERE aid = $1';
+    const first = c.classifyPrepared(sql);
+    const misses = c.cacheMisses;
+    const again = c.classifyPrepared(sql);
+    expect({ same: again === first, misses: c.cacheMisses - misses, target: again.target }).toEqual({
+      same: true,
+      misses: 0,
+      target: c.classify(sql).target,
+    });
+  });
+
+  it('classifies a prepared text again after clearCache, with the function rules of that moment', async () => {
+    let isVolatile = false;
+    const c = await Classifier.create({ isWriteFunction: (name) => (name === 'f' ? isVolatile : undefined) });
+    expect(c.classifyPrepared('SELECT f($1)').target).toBe('any');
+    isVolatile = true;
+    expect(c.classifyPrepared('SELECT f($1)').target).toBe('any');
+    c.clearCache();
+    expect(c.classifyPrepared('SELECT f($1)').target).toBe('primary');
+  });
+
+  it('never remembers a prepared text that fails to parse', async () => {
+    const c = await Classifier.create({});
+    c.classifyPrepared('SELECT 1abc');
+    c.classifyPrepared('SELECT 1abc');
+    expect(c.cacheMisses).toBe(2);
+  });
+
   it('hands out frozen classifications so one caller cannot change another one', () => {
     const result: Classification = classifier.classify('SET search_path TO a');
     expect([

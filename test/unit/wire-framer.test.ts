@@ -23,11 +23,11 @@ class Recorder implements FrameHandler {
   dispose(type: number): Disposition {
     return this.streamTypes.has(type) ? Disposition.Stream : Disposition.Whole;
   }
-  onMessage(type: number, m: Buffer): void {
-    this.whole.push(`${String.fromCharCode(type)}:${m.subarray(5).toString()}`);
+  onMessage(type: number, chunk: Buffer, start: number, end: number): void {
+    this.whole.push(`${String.fromCharCode(type)}:${chunk.subarray(start + 5, end).toString()}`);
   }
-  onForward(bytes: Buffer): void {
-    this.streamed.push(Buffer.from(bytes));
+  onForward(chunk: Buffer, start: number, end: number): void {
+    this.streamed.push(Buffer.from(chunk.subarray(start, end)));
   }
 }
 
@@ -100,13 +100,18 @@ describe('Framer', () => {
     expect(() => f.push(Buffer.from([0x51, 0, 0, 0, 3]))).toThrow(InvalidLengthError);
   });
 
-  it('hands out views into the chunk, not copies, for messages inside one chunk', () => {
-    const views: Buffer[] = [];
+  it('hands out ranges of the chunk itself, not copies, for messages inside one chunk', () => {
+    const ranges: [Buffer, number, number][] = [];
     const f = new Framer(
-      { dispose: () => Disposition.Whole, onMessage: (_t, m) => views.push(m), onForward: () => {} },
+      {
+        dispose: () => Disposition.Whole,
+        onMessage: (_t, chunk, start, end) => ranges.push([chunk, start, end]),
+        onForward: () => {},
+      },
       1 << 20,
     );
     f.push(stream);
-    expect(views[0]!.buffer).toBe(stream.buffer);
+    expect(ranges[0]![0]).toBe(stream);
+    expect(ranges.map(([, s, e]) => e - s)).toEqual([12, 10, 5, 13, 6]);
   });
 });
