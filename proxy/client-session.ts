@@ -218,7 +218,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       this.failBatch(batch, asProxyError(err, 'ERROR'));
       return;
     }
-    const startsBlock = infos.some((i) => i.txEffects.some((e) => e?.kind === 'begin'));
+    const startsBlock = startsTransactionBlock(infos);
     const isRead =
       this.lastRoute?.kind === 'route' &&
       this.lastRoute.role === 'standby' &&
@@ -521,6 +521,11 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.close();
     this.socket.destroy();
   }
+}
+
+function startsTransactionBlock(infos: readonly StatementInfo[]): boolean {
+  for (const i of infos) for (const e of i.txEffects) if (e?.kind === 'begin') return true;
+  return false;
 }
 
 /** Attempts to find a reachable server for a request that never reached one. */

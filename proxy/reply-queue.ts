@@ -21,6 +21,18 @@ export type Owed =
   | { kind: 'function-call' }
   | { kind: 'fake'; reply: Buffer | (() => Buffer) };
 
+/**
+ * Entries without per-request data, shared: owed replies are pushed for every message of every
+ * request, and these need no allocation. Never mutated.
+ */
+export const OWED_BIND: Owed = Object.freeze({ kind: 'bind' });
+export const OWED_DESCRIBE_PORTAL: Owed = Object.freeze({ kind: 'describe-portal' });
+export const OWED_EXECUTE: Owed = Object.freeze({ kind: 'execute' });
+export const OWED_SYNC: Owed = Object.freeze({ kind: 'sync' });
+export const OWED_FUNCTION_CALL: Owed = Object.freeze({ kind: 'function-call' });
+export const OWED_QUERY: Owed = Object.freeze({ kind: 'query', forward: true });
+export const OWED_UNNAMED_PARSE: Owed = Object.freeze({ kind: 'parse', forward: true, serverName: null });
+
 /** What to do with one server message. */
 export interface ReplyAction {
   forward: boolean;
@@ -37,6 +49,11 @@ export interface ReplyAction {
 export class ReplyQueue {
   private items: Owed[] = [];
   private head = 0;
+  /**
+   * The answer of onServerMessage, reused: it is read at once by the one caller, and a server
+   * message must not cost an allocation.
+   */
+  private readonly action: ReplyAction = { forward: true, completed: null, failedParse: null };
 
   get isEmpty(): boolean {
     return this.head === this.items.length;
@@ -67,6 +84,10 @@ export class ReplyQueue {
    * Pops and returns leading `fake` entries, in order; the caller sends them to the client. A function
    * reply is computed only now, so it sees the state the replies before it produced.
    */
+  get hasFakeAtHead(): boolean {
+    return this.items[this.head]?.kind === 'fake';
+  }
+
   takeFakes(out: Buffer[]): void {
     for (;;) {
       const o = this.items[this.head];
@@ -76,10 +97,13 @@ export class ReplyQueue {
     }
   }
 
-  /** Decide what to do with a server message of `type`, updating the queue. */
+  /**
+   * Decide what to do with a server message of `type`, updating the queue. The answer is valid until
+   * the next call (it is the same object every time).
+   */
   onServerMessage(type: number): ReplyAction {
     const h = this.items[this.head];
-    if (!h) return { forward: true, completed: null, failedParse: null };
+    if (!h) return this.done(true, null);
     switch (type) {
       case Backend.ReadyForQuery:
         // Ends a Sync, a Query or a FunctionCall; anything else before it was skipped by an error.
@@ -131,16 +155,21 @@ export class ReplyQueue {
     const failed = this.shift();
     const failedParse = failed.kind === 'parse' ? failed.serverName : null;
     while (this.head < this.items.length && this.items[this.head]!.kind !== 'sync') this.shift();
-    return { forward: true, completed: failed, failedParse };
+    const a = this.done(true, failed);
+    a.failedParse = failedParse;
+    return a;
   }
 
   private inQuery(h: Owed): ReplyAction {
-    const forward = h.kind === 'query' ? h.forward : true;
-    return { forward, completed: null, failedParse: null };
+    return this.done(h.kind === 'query' ? h.forward : true, null);
   }
 
   private done(forward: boolean, completed: Owed | null): ReplyAction {
-    return { forward, completed, failedParse: null };
+    const a = this.action;
+    a.forward = forward;
+    a.completed = completed;
+    a.failedParse = null;
+    return a;
   }
 
   private shift(): Owed {

@@ -3,6 +3,15 @@
 import { ProxyError, SqlState } from './errors.js';
 import type { Outbox } from './outbox.js';
 import { type PreparedStatements, TooManyStatementsError } from './prepared-statements.js';
+import {
+  OWED_BIND,
+  OWED_DESCRIBE_PORTAL,
+  OWED_EXECUTE,
+  OWED_FUNCTION_CALL,
+  OWED_QUERY,
+  OWED_SYNC,
+  OWED_UNNAMED_PARSE,
+} from './reply-queue.js';
 import type { ServerConnection } from './server/server-connection.js';
 import type { StatementClassifier, StatementInfo } from './session-types.js';
 import { CLOSE_COMPLETE, PARSE_COMPLETE } from './wire/backend-messages.js';
@@ -60,7 +69,7 @@ export function writeRequest(
       if (isUnnamedParse(msg)) {
         // Nothing to rename: decode the SQL only if the caller has not classified it already.
         const info = known ?? classifier.classifyPrepared(readParse(msg).query);
-        q.push({ kind: 'parse', forward: true, serverName: null });
+        q.push(OWED_UNNAMED_PARSE);
         out.push(msg);
         return { kind: 'ok', info, isExtended: true, hasFake: false };
       }
@@ -88,21 +97,21 @@ export function writeRequest(
     }
     case Frontend.Bind: {
       if (isUnnamedBind(msg)) {
-        q.push({ kind: 'bind' });
+        q.push(OWED_BIND);
         out.push(msg);
         return OK_NONE;
       }
       const head = readBindHead(msg);
       const stmt = head.statement ? statements.get(head.statement) : undefined;
       if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
-      q.push({ kind: 'bind' });
+      q.push(OWED_BIND);
       // Unnamed or unknown statements go as they are: the server reports 26000 itself.
       out.push(stmt ? rebuildBind(msg, head, stmt.serverName) : msg);
       return OK_NONE;
     }
     case Frontend.Describe: {
       if (isPortalTarget(msg)) {
-        q.push({ kind: 'describe-portal' });
+        q.push(OWED_DESCRIBE_PORTAL);
         out.push(msg);
         return OK_NONE;
       }
@@ -129,21 +138,22 @@ export function writeRequest(
       const info = known ?? classifier.classify(readQuery(msg));
       // The client dropped every server-side statement itself: forget ours, re-prepare lazily.
       if (mayDropStatements(msg) && DROPS_STATEMENTS.test(readQuery(msg))) conn.prepared.clear();
-      const settings = info.settings.filter((s) => !s.isLocal && !s.name.startsWith('pgroute.'));
-      q.push(
-        settings.length > 0 ? { kind: 'query', forward: true, settings } : { kind: 'query', forward: true },
-      );
+      const settings =
+        info.settings.length === 0
+          ? info.settings
+          : info.settings.filter((s) => !s.isLocal && !s.name.startsWith('pgroute.'));
+      q.push(settings.length > 0 ? { kind: 'query', forward: true, settings } : OWED_QUERY);
       out.push(msg);
       return { kind: 'ok', info, isExtended: false, hasFake: false };
     }
     case Frontend.Execute:
-      q.push({ kind: 'execute' });
+      q.push(OWED_EXECUTE);
       break;
     case Frontend.Sync:
-      q.push({ kind: 'sync' });
+      q.push(OWED_SYNC);
       break;
     case Frontend.FunctionCall:
-      q.push({ kind: 'function-call' });
+      q.push(OWED_FUNCTION_CALL);
       break;
     case Frontend.Flush:
     case Frontend.CopyData:

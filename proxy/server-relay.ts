@@ -128,8 +128,10 @@ export abstract class ServerRelay implements ServerSink {
   }
 
   protected emitFakes(): void {
+    const queue = this.server?.queue;
+    if (!queue?.hasFakeAtHead) return;
     const fakes: Buffer[] = [];
-    this.server?.queue.takeFakes(fakes);
+    queue.takeFakes(fakes);
     for (const f of fakes) this.toClient.push(f);
   }
 
@@ -156,8 +158,8 @@ export abstract class ServerRelay implements ServerSink {
     if (type === Backend.DataRow && head?.kind === 'query' && head.capturesLsn) {
       this.captureLsn(chunk.subarray(start, end));
     }
-    const action = conn.queue.onServerMessage(type);
-    const completed = action.completed;
+    // Read out at once: the queue reuses its answer object.
+    const { forward, completed, failedParse } = conn.queue.onServerMessage(type);
     // Set when the proxy relays something other than the server's bytes.
     let replaced: Buffer | null = null;
     if (type === Backend.ErrorResponse) {
@@ -175,16 +177,16 @@ export abstract class ServerRelay implements ServerSink {
         }
       }
       this.sawError = true;
-      if (!action.forward) this.skippedError = info;
+      if (!forward) this.skippedError = info;
       else this.deps.stats.countError(info.code, 'server');
     }
-    if (action.failedParse) conn.prepared.delete(action.failedParse);
+    if (failedParse) conn.prepared.delete(failedParse);
     else if (type === Backend.ParseComplete && completed?.kind === 'parse' && completed.serverName) {
       this.deps.knownStatements.add(completed.serverName);
     }
-    if (type === Backend.ParameterStatus && action.forward)
+    if (type === Backend.ParameterStatus && forward)
       this.trackReported(conn, chunk.subarray(start, end));
-    if (action.forward && this.state !== 'closed') {
+    if (forward && this.state !== 'closed') {
       if (replaced) this.toClient.push(replaced);
       else this.toClient.pushRange(chunk, start, end);
       if (this.inflight) this.inflight.hasAnswered = true;
@@ -192,7 +194,7 @@ export abstract class ServerRelay implements ServerSink {
     if (completed?.kind === 'query' && completed.settings && !this.sawError)
       this.applySettings(conn, completed);
     if (type === Backend.ReadyForQuery) {
-      if (action.forward) this.txStatus = String.fromCharCode(chunk[start + 5]!) as TxStatus;
+      if (forward) this.txStatus = String.fromCharCode(chunk[start + 5]!) as TxStatus;
       this.sawError = false;
       if (completed?.kind === 'query' && !completed.forward) {
         const err = this.skippedError;

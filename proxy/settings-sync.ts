@@ -13,6 +13,8 @@ export const NON_SETTING_PARAMS = new Set(['user', 'database', 'options', 'repli
  * as a startup parameter would be taken (lists such as search_path keep their meaning).
  */
 export function buildSettingsSync(applied: Settings, wanted: Settings): string | null {
+  // The common case on every transaction: the connection already carries exactly these settings.
+  if (isSame(applied, wanted)) return null;
   const parts: string[] = [];
   const sets: string[] = [];
   for (const [name, value] of wanted) {
@@ -24,6 +26,12 @@ export function buildSettingsSync(applied: Settings, wanted: Settings): string |
     if (!wanted.has(name)) parts.push(`RESET ${identifier(name)}`);
   }
   return parts.length > 0 ? parts.join('; ') : null;
+}
+
+function isSame(a: Settings, b: Settings): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, value] of b) if (a.get(name) !== value) return false;
+  return true;
 }
 
 /** A SQL string literal; E'' form only when a backslash is present (standard_conforming_strings may be off). */

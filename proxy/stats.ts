@@ -51,8 +51,8 @@ export class ProxyStats {
   readonly errors = new Map<string, number>();
   /** Sessions pinned to their server connection, by reason. */
   readonly pins = new Map<string, number>();
-  /** Transactions completed (ReadyForQuery back to idle), by `listener\0role`. */
-  readonly transactions = new Map<string, number>();
+  /** Transactions completed (ReadyForQuery back to idle), by listener then role (no string built per count). */
+  private readonly transactionsByListener = new Map<string, Map<string, number>>();
   readonly poolWait = new FixedHistogram(LATENCY_BOUNDS);
   readonly requestDuration = new FixedHistogram(LATENCY_BOUNDS);
   bytesFromClients = 0;
@@ -90,6 +90,14 @@ export class ProxyStats {
     bump(this.pins, reason);
   }
   countTransaction(listener: string, role: string): void {
-    bump(this.transactions, `${listener}\0${role}`);
+    bump(child(this.transactionsByListener, listener), role);
+  }
+
+  /** Transactions completed, by `listener\0role` (built at read time). */
+  get transactions(): ReadonlyMap<string, number> {
+    const out = new Map<string, number>();
+    for (const [listener, byRole] of this.transactionsByListener)
+      for (const [role, n] of byRole) out.set(`${listener}\0${role}`, n);
+    return out;
   }
 }
