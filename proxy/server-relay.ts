@@ -184,8 +184,7 @@ export abstract class ServerRelay implements ServerSink {
     else if (type === Backend.ParseComplete && completed?.kind === 'parse' && completed.serverName) {
       this.deps.knownStatements.add(completed.serverName);
     }
-    if (type === Backend.ParameterStatus && forward)
-      this.trackReported(conn, chunk.subarray(start, end));
+    if (type === Backend.ParameterStatus && forward) this.trackReported(conn, chunk.subarray(start, end));
     if (forward && this.state !== 'closed') {
       if (replaced) this.toClient.push(replaced);
       else this.toClient.pushRange(chunk, start, end);
