@@ -231,7 +231,10 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       routed.then(
         (pool) => {
           this.abandon = null;
-          if (this.state === 'waiting') this.waitFor(pool);
+          if (this.state !== 'waiting') return;
+          this.waitFor(pool);
+          // Attached at once: what the client sent during the hold goes out now, behind the request.
+          if (!this.isWaiting) this.drainBacklog();
         },
         (err: unknown) => {
           this.abandon = null;
@@ -241,6 +244,11 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       return;
     }
     this.waitFor(routed);
+  }
+
+  /** Read through a getter: the callers check it again after calls that may change it. */
+  private get isWaiting(): boolean {
+    return this.state === 'waiting';
   }
 
   /** A connection from `pool` for the request in flight: at once if one is idle, else when one frees up. */
@@ -278,6 +286,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     // and writes alike; a write then waits for a primary instead of failing.
     if (isUnreachable(err) && inflight.attempt < MAX_CONNECT_RETRIES) {
       this.send(inflight.batch, inflight.infos, inflight.attempt + 1);
+      if (!this.isWaiting) this.drainBacklog();
       return;
     }
     this.inflight = null;

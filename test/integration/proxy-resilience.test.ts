@@ -176,3 +176,71 @@ function sendCancel(port: number, pid: number, secret: number): Promise<void> {
     s.on('error', reject);
   });
 }
+
+describe('requests pipelined while the router holds the first one', () => {
+  function message(type: string, body: Buffer): Buffer {
+    const head = Buffer.alloc(5);
+    head[0] = type.charCodeAt(0);
+    head.writeInt32BE(body.length + 4, 1);
+    return Buffer.concat([head, body]);
+  }
+  const query = (sql: string) => message('Q', Buffer.from(`${sql}\0`));
+
+  let text = '';
+  const received = (): string => text;
+  const resetReceived = (): void => {
+    text = '';
+  };
+  const appendReceived = (d: Buffer): void => {
+    text += d.toString('latin1');
+  };
+
+  /** A raw protocol connection as the trust user, logged in (ReadyForQuery seen). */
+  async function rawLogin(port: number): Promise<net.Socket> {
+    const socket = net.connect(port, '127.0.0.1');
+    text = '';
+    socket.on('data', appendReceived);
+    await new Promise((r) => socket.once('connect', r));
+    const params = Buffer.from(
+      `user\0${cluster.descriptor.users.trust.name}\0database\0${cluster.descriptor.database}\0\0`,
+    );
+    const startup = Buffer.alloc(8);
+    startup.writeInt32BE(8 + params.length, 0);
+    startup.writeInt32BE(196608, 4);
+    socket.write(Buffer.concat([startup, params]));
+    for (let i = 0; i < 100 && !text.includes('Z\0\0\0\x05I'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    text = '';
+    return socket;
+  }
+
+  it('answers every query of the batch once the hold ends (PAUSE, then RESUME)', async () => {
+    const socket = await rawLogin(tp.params({ mode: 'auto', user: 'trust' }).port);
+    try {
+      // Warm every standby's pool, so the held request finds an idle connection the moment it is let go.
+      for (let i = 0; i < 4; i++) {
+        socket.write(query('SELECT 0'));
+        for (let j = 0; j < 100 && !received().includes('Z\0\0\0\x05I'); j++) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(received()).toContain('Z\0\0\0\x05I');
+        resetReceived();
+      }
+      tp.proxy.router.pause();
+      // One write, three reads: the first is held, the others wait behind it in the session.
+      socket.write(Buffer.concat([query("SELECT 'one'"), query("SELECT 'two'"), query("SELECT 'three'")]));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(received()).not.toContain('Z\0\0\0\x05I');
+      tp.proxy.router.resume();
+      for (let i = 0; i < 100 && (received().match(/Z\0\0\0\x05I/g) ?? []).length < 3; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const text = received();
+      expect((text.match(/Z\0\0\0\x05I/g) ?? []).length).toBe(3);
+      expect(['one', 'two', 'three'].map((w) => text.includes(w))).toEqual([true, true, true]);
+    } finally {
+      tp.proxy.router.resume();
+      socket.destroy();
+    }
+  });
+});
