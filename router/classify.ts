@@ -1,9 +1,9 @@
 // Classifies SQL text (one or more statements) for routing, with an LRU cache keyed by the literal-free text.
 
 import { loadModule, parseSync, scanSync } from 'libpg-query';
-import { LRUCache } from 'lru-cache';
 import type { Classification, Hint, TxEffect } from './classification.js';
 import { FunctionRules, type FunctionRulesOptions } from './function-rules.js';
+import { GenerationalCache } from './generational-cache.js';
 import { normalizeSql } from './normalize.js';
 import { parseProxySetting } from './proxy-setting.js';
 import type { KeywordCheck } from './setting-values.js';
@@ -119,10 +119,10 @@ export class Classifier {
   /** Classifications that needed a parse (parse errors included: they are never cached). */
   cacheMisses = 0;
 
-  private readonly byKey: LRUCache<string, CacheEntry>;
+  private readonly byKey: GenerationalCache<string, CacheEntry>;
   /** Prepared statement texts, verbatim (see classifyPrepared). */
-  private readonly prepared = new Map<string, Classification>();
-  private readonly byText: LRUCache<string, Classification>;
+  private readonly prepared: GenerationalCache<string, Classification>;
+  private readonly byText: GenerationalCache<string, Classification>;
   private readonly context: StatementContext;
   private readonly empty = emptyClassification();
   private readonly parseError = parseErrorClassification();
@@ -135,8 +135,9 @@ export class Classifier {
 
   private constructor(opts: ClassifierOptions) {
     const max = opts.cacheSize ?? DEFAULT_CLASSIFIER_CACHE_SIZE;
-    this.byKey = new LRUCache({ max });
-    this.byText = new LRUCache({ max });
+    this.byKey = new GenerationalCache(max);
+    this.byText = new GenerationalCache(max);
+    this.prepared = new GenerationalCache(PREPARED_CACHE_SIZE);
     const isKeyword: KeywordCheck = (word) => (scanSync(word).tokens?.[0]?.keywordKind ?? 0) >= 2;
     this.context = { functions: new FunctionRules(opts), isKeyword };
   }
@@ -167,11 +168,7 @@ export class Classifier {
       return known;
     }
     const result = this.classify(sql);
-    if (result !== this.parseError && sql.length <= PREPARED_TEXT_LIMIT) {
-      // A full map starts over: cheaper than LRU bookkeeping on every hit, and hot texts return at once.
-      if (this.prepared.size >= PREPARED_CACHE_SIZE) this.prepared.clear();
-      this.prepared.set(sql, result);
-    }
+    if (result !== this.parseError && sql.length <= PREPARED_TEXT_LIMIT) this.prepared.set(sql, result);
     return result;
   }
 

@@ -118,29 +118,137 @@ export function primaryReason(
 }
 
 function readReason(statements: readonly RoutableStatement[], session: RoutingSession): RouteReason {
-  if (statements.some((s) => s.txEffects.some((e) => e?.kind === 'begin'))) return 'read-only-transaction';
-  if (statements.some((s) => s.hint === 'standby')) return 'hint-standby';
+  let isHinted = false;
+  for (const s of statements) {
+    for (const e of s.txEffects) if (e?.kind === 'begin') return 'read-only-transaction';
+    if (s.hint === 'standby') isHinted = true;
+  }
+  if (isHinted) return 'hint-standby';
   if (session.target === 'standby') return 'session-target';
   return 'read';
 }
 
 /**
- * Remembers the eligible standbys of one (snapshot, options) pair for sessions with no LSN to honour:
- * topology snapshots are immutable and change a few times a second at most, requests thousands.
+ * Remembers, per (snapshot, options) pair, the writable primary and the eligible standbys of sessions
+ * with no LSN to honour: topology snapshots are immutable and change a few times a second at most,
+ * requests thousands.
  */
 export class EligibleMemo {
   private snapshot: TopologySnapshot | null = null;
   private options: PolicyOptions | null = null;
   private standbys: InstanceState[] = [];
+  private standbyIds: string[] = [];
+  private primary: InstanceState | null = null;
 
   get(s: TopologySnapshot, o: PolicyOptions): InstanceState[] {
-    if (s !== this.snapshot || o !== this.options) {
-      this.snapshot = s;
-      this.options = o;
-      this.standbys = eligibleStandbys(s, o, null);
-    }
+    this.refresh(s, o);
     return this.standbys;
   }
+
+  ids(s: TopologySnapshot, o: PolicyOptions): string[] {
+    this.refresh(s, o);
+    return this.standbyIds;
+  }
+
+  writablePrimary(s: TopologySnapshot, o: PolicyOptions): InstanceState | null {
+    this.refresh(s, o);
+    return this.primary;
+  }
+
+  private refresh(s: TopologySnapshot, o: PolicyOptions): void {
+    if (s === this.snapshot && o === this.options) return;
+    this.snapshot = s;
+    this.options = o;
+    this.standbys = eligibleStandbys(s, o, null);
+    this.standbyIds = this.standbys.map((i) => i.id);
+    this.primary = writablePrimary(s);
+  }
+}
+
+/** Detail of a route to the primary for a statement that needs it: built once per reason, not per request. */
+const NEEDS_PRIMARY_DETAIL: Readonly<Partial<Record<RouteReason, string>>> = Object.freeze(
+  Object.fromEntries(
+    (['hint-primary', 'write', 'pin', 'transaction', 'session-target'] as const).map((r) => [
+      r,
+      `statement needs the primary (${r})`,
+    ]),
+  ),
+);
+
+function needsPrimaryDetail(why: RouteReason): string {
+  return NEEDS_PRIMARY_DETAIL[why] ?? `statement needs the primary (${why})`;
+}
+
+/** What decideRoute needs at hand while it decides. */
+interface Decision {
+  snapshot: TopologySnapshot;
+  o: PolicyOptions;
+  balancer: Balancer;
+  memo: EligibleMemo | undefined;
+  primary: InstanceState | null;
+}
+
+function toPrimary(d: Decision, reason: RouteReason, detail: string): RouteDecision {
+  return d.primary
+    ? { kind: 'route', instanceId: d.primary.id, role: 'primary', reason, detail }
+    : { kind: 'wait-primary', reason, detail: `${detail}; no writable primary` };
+}
+
+function pickStandby(d: Decision, minLsn: bigint | null): InstanceState | null {
+  if (minLsn === null && d.memo) {
+    const ids = d.memo.ids(d.snapshot, d.o);
+    const id = d.balancer.pick(ids, d.o.weights);
+    return id === null ? null : (d.memo.get(d.snapshot, d.o).find((i) => i.id === id) ?? null);
+  }
+  const c = eligibleStandbys(d.snapshot, d.o, minLsn);
+  const id = d.balancer.pick(
+    c.map((i) => i.id),
+    d.o.weights,
+  );
+  return id === null ? null : (c.find((i) => i.id === id) ?? null);
+}
+
+function standbyOr(
+  d: Decision,
+  reason: RouteReason,
+  minLsn: bigint | null,
+  allowFallback: boolean,
+): RouteDecision {
+  const s = pickStandby(d, minLsn);
+  const primary = d.primary;
+  if (s)
+    return {
+      kind: 'route',
+      instanceId: s.id,
+      role: 'standby',
+      reason,
+      detail: 'round robin over eligible standbys',
+    };
+  if (minLsn !== null && primary) {
+    return {
+      kind: 'route',
+      instanceId: primary.id,
+      role: 'primary',
+      reason: 'read-your-writes',
+      detail: "no standby has replayed the session's last write",
+    };
+  }
+  if (allowFallback && primary) {
+    return {
+      kind: 'route',
+      instanceId: primary.id,
+      role: 'primary',
+      reason: 'no-eligible-standby',
+      detail: 'no standby is eligible',
+    };
+  }
+  if (allowFallback)
+    return {
+      kind: 'wait-primary',
+      reason: 'no-eligible-standby',
+      detail: 'no standby is eligible and no primary',
+    };
+  return { kind: 'unavailable', reason, detail: 'no standby is eligible' };
 }
 
 export function decideRoute(
@@ -150,68 +258,25 @@ export function decideRoute(
   memo?: EligibleMemo,
 ): RouteDecision {
   const { snapshot, session } = input;
-  const primary = writablePrimary(snapshot);
-  const toPrimary = (reason: RouteReason, detail: string): RouteDecision =>
-    primary
-      ? { kind: 'route', instanceId: primary.id, role: 'primary', reason, detail }
-      : { kind: 'wait-primary', reason, detail: `${detail}; no writable primary` };
-  const pickStandby = (minLsn: bigint | null): InstanceState | null => {
-    const c = minLsn === null && memo ? memo.get(snapshot, o) : eligibleStandbys(snapshot, o, minLsn);
-    const id = balancer.pick(
-      c.map((i) => i.id),
-      (id) => o.weights[id] ?? 1,
-    );
-    return id ? (c.find((i) => i.id === id) ?? null) : null;
+  const d: Decision = {
+    snapshot,
+    o,
+    balancer,
+    memo,
+    primary: memo ? memo.writablePrimary(snapshot, o) : writablePrimary(snapshot),
   };
-  const standbyOr = (reason: RouteReason, minLsn: bigint | null, allowFallback: boolean): RouteDecision => {
-    const s = pickStandby(minLsn);
-    if (s)
-      return {
-        kind: 'route',
-        instanceId: s.id,
-        role: 'standby',
-        reason,
-        detail: 'round robin over eligible standbys',
-      };
-    if (minLsn !== null && primary) {
-      return {
-        kind: 'route',
-        instanceId: primary.id,
-        role: 'primary',
-        reason: 'read-your-writes',
-        detail: "no standby has replayed the session's last write",
-      };
-    }
-    if (allowFallback && primary) {
-      return {
-        kind: 'route',
-        instanceId: primary.id,
-        role: 'primary',
-        reason: 'no-eligible-standby',
-        detail: 'no standby is eligible',
-      };
-    }
-    if (allowFallback)
-      return {
-        kind: 'wait-primary',
-        reason: 'no-eligible-standby',
-        detail: 'no standby is eligible and no primary',
-      };
-    return { kind: 'unavailable', reason, detail: 'no standby is eligible' };
-  };
-
   switch (input.mode) {
     case 'rw':
-      return toPrimary('mode-rw', 'read-write listener');
+      return toPrimary(d, 'mode-rw', 'read-write listener');
     case 'ro':
-      return standbyOr('mode-ro', null, input.purpose === 'login' || o.fallbackToPrimary);
+      return standbyOr(d, 'mode-ro', null, input.purpose === 'login' || o.fallbackToPrimary);
     case 'r': {
       const all = snapshot.instances.filter(
         (i) => i.isEligible && i.isServing && i.health === 'up' && isFresh(i, o),
       );
       const id = balancer.pick(
         all.map((i) => i.id),
-        (id) => o.weights[id] ?? 1,
+        o.weights,
       );
       const inst = id ? all.find((i) => i.id === id) : undefined;
       if (inst) {
@@ -227,12 +292,12 @@ export function decideRoute(
     }
     case 'auto': {
       if (input.purpose === 'login') {
-        if (primary) return toPrimary('login', 'login on the primary');
-        return standbyOr('login', null, true);
+        if (d.primary) return toPrimary(d, 'login', 'login on the primary');
+        return standbyOr(d, 'login', null, true);
       }
       const why = primaryReason(input.statements, session);
-      if (why) return toPrimary(why, `statement needs the primary (${why})`);
-      return standbyOr(readReason(input.statements, session), session.minLsn, o.fallbackToPrimary);
+      if (why) return toPrimary(d, why, needsPrimaryDetail(why));
+      return standbyOr(d, readReason(input.statements, session), session.minLsn, o.fallbackToPrimary);
     }
   }
 }

@@ -185,9 +185,12 @@ export class Pool {
       w.waiter.onAcquired(conn);
       return;
     }
-    conn.onIdleClosed = (c) => this.forget(c);
+    conn.onIdleClosed = this.forgetClosed;
     this.idle.push(conn);
   }
+
+  /** Given to idle connections: one function for the pool's lifetime, not one per release. */
+  private readonly forgetClosed = (conn: ServerConnection): void => this.forget(conn);
 
   /** A connection died or was discarded by its user. */
   forget(conn: ServerConnection): void {

@@ -1,34 +1,38 @@
-// Reads a socket into one reused buffer (net.Socket `onread`) and still delivers ordinary 'data' events.
+// Reads a socket into arenas it owns (net.Socket `onread`) and still delivers ordinary 'data' events.
 
 import net from 'node:net';
 
-/** Node's own read size for sockets. */
-const READ_SIZE = 64 * 1024;
-/**
- * Chunks up to this size are copied out; Buffer.from() of a small length takes its memory from
- * Node's pre-allocated pool, so the copy costs less than the allocation a default read makes.
- */
-const COPY_LIMIT = 4096;
+/** One allocation serves many reads: Node's own read size. */
+const ARENA_SIZE = 64 * 1024;
+/** A read gets at least this much room; with less left, the next read starts a new arena. */
+const MIN_READ = 16 * 1024;
 
 /**
  * By default every socket read allocates a fresh 64 KiB backing store, trims it, wraps it in a
  * Buffer and pushes it through the Readable stream machinery (which also schedules a nextTick to
- * read more). With `onread`, libuv reads into one buffer we own and calls us directly: per read we
- * either copy the few bytes out (the common case for query replies) or hand the whole buffer away
- * and read into a new one. Either way the chunk delivered as 'data' is never overwritten later, so
- * consumers may keep views into it (the framer and the outboxes do).
+ * read more). With `onread`, libuv reads into memory we hand it and calls us directly. We hand it
+ * the free tail of an arena: each read lands right after the previous one, the chunk delivered is
+ * a view of the arena, and no byte is ever written twice, so consumers may keep views into a
+ * chunk (the framer and the outboxes do) without a copy. When the tail gets short, a new arena
+ * starts; the old one lives as long as some view of it does.
  */
 export class ReadBuffer {
-  private buffer = Buffer.allocUnsafeSlow(READ_SIZE);
+  private arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
+  private used = 0;
+  private free: Buffer = this.arena;
 
   /** For `onread.buffer`: called once at start and after every read. */
-  readonly current = (): Buffer => this.buffer;
+  readonly current = (): Buffer => this.free;
 
-  /** The `n` bytes just read, as a Buffer nobody else will write to. */
+  /** The `n` bytes just read into `current()`, as a Buffer nobody will write to again. */
   take(n: number): Buffer {
-    if (n <= COPY_LIMIT) return Buffer.from(this.buffer.subarray(0, n));
-    const chunk = this.buffer.subarray(0, n);
-    this.buffer = Buffer.allocUnsafeSlow(READ_SIZE);
+    const chunk = this.arena.subarray(this.used, this.used + n);
+    this.used += n;
+    if (ARENA_SIZE - this.used < MIN_READ) {
+      this.arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
+      this.used = 0;
+    }
+    this.free = this.arena.subarray(this.used);
     return chunk;
   }
 }
