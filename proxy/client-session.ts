@@ -63,7 +63,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.statements = new PreparedStatements(deps.maxPreparedStatements);
     const clientSide: FrameHandler = {
       dispose: (type) => this.disposeClient(type),
-      onMessage: (type, chunk, start, end) => this.onClientMessage(type, chunk.subarray(start, end)),
+      onMessage: (type, chunk, start, end) => this.onClientMessage(type, chunk, start, end),
       onForward: (chunk, start, end) => this.toServer.pushRange(chunk, start, end),
     };
     this.framer = new Framer(clientSide, deps.maxMessageSize);
@@ -119,18 +119,19 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       : Disposition.Whole;
   }
 
-  private onClientMessage(type: number, msg: Buffer): void {
+  private onClientMessage(type: number, chunk: Buffer, start: number, end: number): void {
+    const msg = chunk.subarray(start, end);
     if (this.state === 'closed') return;
     if (this.state === 'waiting' || this.backlog.length > 0 || this.isLearningLsn) {
-      this.backlog.push({ type, msg });
+      this.backlog.push({ type, msg, chunk, start });
       this.backlogBytes += msg.length;
       if (this.backlogBytes > this.deps.maxPendingBytes) this.pauseClient();
       return;
     }
-    this.handle(type, msg);
+    this.handle(type, msg, chunk, start);
   }
 
-  private handle(type: number, msg: Buffer): void {
+  private handle(type: number, msg: Buffer, chunk?: Buffer, start?: number): void {
     // Decoded once: local commands, logging and classification all read the same text.
     const sql = type === Frontend.Query ? readQuery(msg) : null;
     if (this.deps.logStatements && (sql !== null || type === Frontend.Parse)) {
@@ -149,7 +150,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     }
     if (sql !== null && this.batch.length === 0 && this.answerLocalCommand(sql)) return;
     if (this.server) {
-      this.forward(type, msg);
+      this.forward(type, msg, undefined, chunk, start);
       return;
     }
     if (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail) {
@@ -161,7 +162,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     }
     const info = this.describe(type, msg, sql);
     if (info) this.batchInfo.push(info);
-    this.batch.push({ type, msg, info });
+    this.batch.push({ type, msg, info, chunk, start });
     this.batchBytes += msg.length;
     const isComplete =
       type === Frontend.Sync ||
@@ -373,7 +374,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     ) {
       const m = this.backlog.shift()!;
       this.backlogBytes -= m.msg.length;
-      this.handle(m.type, m.msg);
+      this.handle(m.type, m.msg, m.chunk, m.start);
     }
     this.flushServer();
     if (!this.toClient.isEmpty) this.flushClient();
@@ -392,12 +393,18 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       conn.applied.clear();
       for (const [k, v] of this.settings) conn.applied.set(k, v);
     }
-    for (const m of batch) this.forward(m.type, m.msg, m.info);
+    for (const m of batch) this.forward(m.type, m.msg, m.info, m.chunk, m.start);
     this.flushServer();
   }
 
   /** Send one client message to the attached server, renaming prepared statements and recording owed replies. */
-  private forward(type: number, msg: Buffer, known?: StatementInfo | null): void {
+  private forward(
+    type: number,
+    msg: Buffer,
+    known?: StatementInfo | null,
+    chunk?: Buffer,
+    start?: number,
+  ): void {
     const r = writeRequest(
       this.server!,
       this.statements,
@@ -406,6 +413,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       type,
       msg,
       known,
+      chunk,
+      start,
     );
     if (r.kind === 'error') {
       this.fail(r.error);

@@ -62,6 +62,8 @@ export function writeRequest(
   type: number,
   msg: Buffer,
   known?: StatementInfo | null,
+  chunk?: Buffer,
+  start = 0,
 ): WriteResult {
   const q = conn.queue;
   switch (type) {
@@ -70,7 +72,7 @@ export function writeRequest(
         // Nothing to rename: decode the SQL only if the caller has not classified it already.
         const info = known ?? classifier.classifyPrepared(readParse(msg).query);
         q.push(OWED_UNNAMED_PARSE);
-        out.push(msg);
+        relay(out, msg, chunk, start);
         return { kind: 'ok', info, isExtended: true, hasFake: false };
       }
       const p = readParse(msg);
@@ -98,7 +100,7 @@ export function writeRequest(
     case Frontend.Bind: {
       if (isUnnamedBind(msg)) {
         q.push(OWED_BIND);
-        out.push(msg);
+        relay(out, msg, chunk, start);
         return OK_NONE;
       }
       const head = readBindHead(msg);
@@ -106,20 +108,22 @@ export function writeRequest(
       if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
       q.push(OWED_BIND);
       // Unnamed or unknown statements go as they are: the server reports 26000 itself.
-      out.push(stmt ? rebuildBind(msg, head, stmt.serverName) : msg);
+      if (stmt) out.push(rebuildBind(msg, head, stmt.serverName));
+      else relay(out, msg, chunk, start);
       return OK_NONE;
     }
     case Frontend.Describe: {
       if (isPortalTarget(msg)) {
         q.push(OWED_DESCRIBE_PORTAL);
-        out.push(msg);
+        relay(out, msg, chunk, start);
         return OK_NONE;
       }
       const t = readTarget(msg);
       const stmt = t.name ? statements.get(t.name) : undefined;
       if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
       q.push({ kind: 'describe-statement', forward: true });
-      out.push(stmt ? buildTarget(Frontend.Describe, 'S', stmt.serverName) : msg);
+      if (stmt) out.push(buildTarget(Frontend.Describe, 'S', stmt.serverName));
+      else relay(out, msg, chunk, start);
       return OK_NONE;
     }
     case Frontend.Close: {
@@ -131,7 +135,7 @@ export function writeRequest(
         return { kind: 'ok', info: null, isExtended: true, hasFake: true };
       }
       q.push({ kind: 'close', forward: true });
-      out.push(msg);
+      relay(out, msg, chunk, start);
       return OK_NONE;
     }
     case Frontend.Query: {
@@ -143,7 +147,7 @@ export function writeRequest(
           ? info.settings
           : info.settings.filter((s) => !s.isLocal && !s.name.startsWith('pgroute.'));
       q.push(settings.length > 0 ? { kind: 'query', forward: true, settings } : OWED_QUERY);
-      out.push(msg);
+      relay(out, msg, chunk, start);
       return { kind: 'ok', info, isExtended: false, hasFake: false };
     }
     case Frontend.Execute:
@@ -171,11 +175,17 @@ export function writeRequest(
         ),
       };
   }
-  out.push(msg);
+  relay(out, msg, chunk, start);
   return OK_NONE;
 }
 
 /** DISCARD and DEALLOCATE both start with a D: anything else is ruled out without decoding the text. */
+/** The message as the client sent it: a range of its chunk when known (merged writes, no copy). */
+function relay(out: Outbox, msg: Buffer, chunk: Buffer | undefined, start: number): void {
+  if (chunk) out.pushRange(chunk, start, start + msg.length);
+  else out.push(msg);
+}
+
 function mayDropStatements(query: Buffer): boolean {
   let i = 5;
   while (i < query.length && isSpace(query[i]!)) i++;

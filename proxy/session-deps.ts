@@ -52,4 +52,10 @@ export interface PendingMessage {
   msg: Buffer;
   /** Classification already computed for routing, reused when the message is sent. */
   info?: StatementInfo | null;
+  /**
+   * The received chunk `msg` is a view of, and where in it `msg` starts: a message relayed as it is
+   * goes out as a range of that chunk, merged with its neighbours into one write (see Outbox).
+   */
+  chunk?: Buffer;
+  start?: number;
 }
