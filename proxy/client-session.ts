@@ -1,6 +1,7 @@
 // One client after authentication: batches requests, borrows server connections, relays replies, keeps session state.
 
 import type net from 'node:net';
+import { startsTransactionBlock } from '../router/policy.js';
 import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
 import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
 import { answerLostTransaction, type SessionRoute } from './lost-transaction.js';
@@ -539,11 +540,6 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.close();
     this.socket.destroy();
   }
-}
-
-function startsTransactionBlock(infos: readonly StatementInfo[]): boolean {
-  for (const i of infos) for (const e of i.txEffects) if (e?.kind === 'begin') return true;
-  return false;
 }
 
 /** Attempts to find a reachable server for a request that never reached one. */

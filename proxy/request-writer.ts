@@ -1,5 +1,6 @@
 // Writes one client message to a server connection: renames prepared statements, prepares them lazily, records owed replies.
 
+import { isSpace } from '../router/normalize.js';
 import { ProxyError, SqlState } from './errors.js';
 import type { Outbox } from './outbox.js';
 import { type PreparedStatements, TooManyStatementsError } from './prepared-statements.js';
@@ -190,10 +191,6 @@ function mayDropStatements(query: Buffer): boolean {
   let i = 5;
   while (i < query.length && isSpace(query[i]!)) i++;
   return query[i] === 0x44 || query[i] === 0x64;
-}
-
-function isSpace(b: number): boolean {
-  return b === 0x20 || (b >= 0x09 && b <= 0x0d);
 }
 
 function ensurePrepared(

@@ -166,13 +166,12 @@ export abstract class ServerRelay implements ServerSink {
       const info = readErrorFields(chunk.subarray(start, end));
       if (info.severity === 'FATAL' || info.severity === 'PANIC') {
         // The client connection outlives this server connection: report it as an ERROR.
-        const msg = errorResponse({ severity: 'ERROR', code: info.code, message: info.message });
-        replaced = msg;
+        replaced = errorResponse({ severity: 'ERROR', code: info.code, message: info.message });
         this.deps.onServerFailure(conn.instanceId, `server error ${info.code}`);
         if (wasIdle) {
           // Nothing was asked: an unsolicited error would break most drivers. Keep it as the
           // answer to the client's next request (the server is about to close).
-          this.lostError = msg;
+          this.lostError = replaced;
           return;
         }
       }

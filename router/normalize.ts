@@ -54,7 +54,7 @@ function isDigit(c: number): boolean {
 }
 
 /** scan.l `space`: [ \t\n\r\f\v]. */
-function isSpace(c: number): boolean {
+export function isSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
 }
 

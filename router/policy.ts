@@ -117,13 +117,15 @@ export function primaryReason(
   return session.target === 'primary' ? 'session-target' : null;
 }
 
+/** True when one of the statements opens a transaction block (BEGIN, START TRANSACTION). */
+export function startsTransactionBlock(statements: readonly Pick<RoutableStatement, 'txEffects'>[]): boolean {
+  for (const s of statements) for (const e of s.txEffects) if (e?.kind === 'begin') return true;
+  return false;
+}
+
 function readReason(statements: readonly RoutableStatement[], session: RoutingSession): RouteReason {
-  let isHinted = false;
-  for (const s of statements) {
-    for (const e of s.txEffects) if (e?.kind === 'begin') return 'read-only-transaction';
-    if (s.hint === 'standby') isHinted = true;
-  }
-  if (isHinted) return 'hint-standby';
+  if (startsTransactionBlock(statements)) return 'read-only-transaction';
+  for (const s of statements) if (s.hint === 'standby') return 'hint-standby';
   if (session.target === 'standby') return 'session-target';
   return 'read';
 }

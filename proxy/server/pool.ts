@@ -52,7 +52,7 @@ export class Pool {
   /** One timer for the whole queue (PgBouncer checks query_wait_timeout from its janitor the same way). */
   private expiry: NodeJS.Timeout | null = null;
   private isClosed = false;
-  /** ParameterStatus values of the last connection that logged in, for answering client logins. */
+  /** Time waiters spent in the queue before a released connection reached them, and connections handed out. */
   totalWaitMs = 0;
   totalAcquired = 0;
 
