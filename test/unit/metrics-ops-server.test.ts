@@ -5,32 +5,19 @@ import type { InstanceState, TopologySnapshot } from '../../discovery/topology-v
 import type { MetricsSource } from '../../metrics/metrics-source.js';
 import { type OpsServer, startOpsServer } from '../../metrics/ops-server.js';
 import { FixedHistogram } from '../../proxy/stats.js';
+import { instanceState } from '../harness/instance-state.js';
 
 const silent = { info: () => {}, warn: () => {} };
 
 function instance(id: string, role: InstanceState['role'], over: Partial<InstanceState> = {}): InstanceState {
-  const [host, port] = id.split(':');
-  return {
-    id,
-    host: host!,
-    port: Number(port),
-    role,
-    health: 'up',
-    isWritable: role === 'primary',
-    isServing: true,
+  return instanceState(id, role, {
     timeline: 2,
-    systemIdentifier: '1',
     currentLsn: role === 'primary' ? 0x1_0000_00a0n : null,
     replayLsn: role === 'standby' ? 0x1_0000_0010n : null,
     lagBytes: role === 'standby' ? 144 : 0,
-    lagSeconds: 0,
     lastProbeAt: 1_700_000_000_000,
-    sourceRole: null,
-    isRefused: false,
-    isEligible: true,
-    lastError: null,
     ...over,
-  };
+  });
 }
 
 /** A proxy whose topology the test sets; everything else empty. */

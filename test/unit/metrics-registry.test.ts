@@ -6,6 +6,7 @@ import type { InstanceState, TopologySnapshot } from '../../discovery/topology-v
 import type { MetricsSource, PoolView, SessionView, StatsView } from '../../metrics/metrics-source.js';
 import { buildMetricsRegistry } from '../../metrics/registry.js';
 import { FixedHistogram } from '../../proxy/stats.js';
+import { instanceState } from '../harness/instance-state.js';
 
 interface Sample {
   name: string;
@@ -44,28 +45,12 @@ function sampleValue(
 }
 
 function instance(id: string, over: Partial<InstanceState>): InstanceState {
-  const [host, port] = id.split(':');
-  return {
-    id,
-    host: host!,
-    port: Number(port),
-    role: 'standby',
-    health: 'up',
-    isWritable: false,
-    isServing: true,
-    timeline: 1,
+  return instanceState(id, 'standby', {
     systemIdentifier: '7000000000000000001',
-    currentLsn: null,
     replayLsn: 0x3000148n,
-    lagBytes: 0,
-    lagSeconds: 0,
     lastProbeAt: 1_700_000_000_000,
-    sourceRole: null,
-    isRefused: false,
-    isEligible: true,
-    lastError: null,
     ...over,
-  };
+  });
 }
 
 function session(id: number, over: Partial<SessionView>): SessionView {

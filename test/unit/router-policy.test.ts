@@ -7,30 +7,10 @@ import {
   type RoutableStatement,
   type RouteInput,
 } from '../../router/policy.js';
+import { instanceState } from '../harness/instance-state.js';
 
 function inst(id: string, role: 'primary' | 'standby', extra: Partial<InstanceState> = {}): InstanceState {
-  const [host, port] = id.split(':');
-  return {
-    id,
-    host: host!,
-    port: Number(port),
-    role,
-    health: 'up',
-    isWritable: role === 'primary',
-    isServing: true,
-    timeline: 1,
-    systemIdentifier: '1',
-    currentLsn: role === 'primary' ? 1000n : null,
-    replayLsn: role === 'standby' ? 1000n : null,
-    lagBytes: 0,
-    lagSeconds: 0,
-    lastProbeAt: 0,
-    sourceRole: null,
-    isRefused: false,
-    isEligible: true,
-    lastError: null,
-    ...extra,
-  };
+  return instanceState(id, role, extra);
 }
 const P = 'p:1';
 const S1 = 's1:1';
