@@ -1,5 +1,6 @@
 // Parses the bench CLI flags into a validated BenchOptions (pure: no I/O, defaults passed in).
 import type { BenchScript, QueryMode } from './pgbench.js';
+import type { PoolerName } from './pooler-packages.js';
 
 /**
  * Run order inside each cell. `pgroute` fronts the primary only, like PgBouncer and `direct` (proxy
@@ -27,6 +28,8 @@ export interface BenchOptions {
   threads: number;
   outFile: string;
   pgrouteBin: string;
+  /** Binaries given with --pgbouncer-bin / --pgpool-bin, used instead of the packaged ones. */
+  poolerBins: Partial<Record<PoolerName, string>>;
   /** false with --no-install: never call apt-get, skip poolers that are missing. */
   canInstall: boolean;
   isHelp: boolean;
@@ -62,6 +65,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --pool-size N     server connections per pooler (default: 20)
   --out FILE        JSON results file (default: /tmp/pgroute-bench/<timestamp>.json)
   --pgroute-bin F   pgroute entry point (default: dist/bin/pgroute.js)
+  --pgbouncer-bin F PgBouncer binary to use instead of the packaged one (for -M prepared
+                      in transaction mode PgBouncer needs >= 1.21; Debian 12 ships 1.18)
+  --pgpool-bin F    Pgpool-II binary to use instead of the packaged one
   --no-install      do not apt-get install missing poolers; skip them instead
   --help`;
 
@@ -82,6 +88,7 @@ export function parseBenchOptions(argv: string[], defaults: OptionDefaults): Ben
     threads: 2,
     outFile: defaults.outFile,
     pgrouteBin: defaults.pgrouteBin,
+    poolerBins: {},
     canInstall: true,
     isHelp: false,
   };
@@ -133,6 +140,12 @@ export function parseBenchOptions(argv: string[], defaults: OptionDefaults): Ben
         break;
       case '--pgroute-bin':
         opts.pgrouteBin = value();
+        break;
+      case '--pgbouncer-bin':
+        opts.poolerBins.pgbouncer = value();
+        break;
+      case '--pgpool-bin':
+        opts.poolerBins.pgpool = value();
         break;
       case '--quick':
         opts.isQuick = true;

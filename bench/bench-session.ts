@@ -158,6 +158,7 @@ export class BenchSession {
     return ensurePoolerBinaries(wanted, {
       supervisor: this.deps.supervisor,
       canInstall: this.opts.canInstall,
+      overrides: this.opts.poolerBins,
       log: this.deps.log,
     });
   }

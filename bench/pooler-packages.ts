@@ -12,6 +12,8 @@ export type PoolerBinary =
 export interface PoolerInstallDeps {
   supervisor: ProcessSupervisor;
   canInstall: boolean;
+  /** Binaries named on the command line: used as they are, never installed. */
+  overrides: Partial<Record<PoolerName, string>>;
   log: (line: string) => void;
 }
 
@@ -34,11 +36,18 @@ export async function ensurePoolerBinaries(
   wanted: PoolerName[],
   deps: PoolerInstallDeps,
 ): Promise<Map<PoolerName, PoolerBinary>> {
-  const missing = wanted.filter((name) => findBinary(PACKAGES[name].binary) === undefined);
+  const found = new Map<PoolerName, PoolerBinary>();
+  const packaged: PoolerName[] = [];
+  for (const name of wanted) {
+    const given = deps.overrides[name];
+    if (given === undefined) packaged.push(name);
+    else if (!existsSync(given)) found.set(name, { kind: 'missing', reason: `${given} does not exist` });
+    else found.set(name, await readVersion(given, deps.supervisor));
+  }
+  const missing = packaged.filter((name) => findBinary(PACKAGES[name].binary) === undefined);
   let installError: string | undefined;
   if (missing.length > 0) installError = await installPackages(missing, deps);
-  const found = new Map<PoolerName, PoolerBinary>();
-  for (const name of wanted) {
+  for (const name of packaged) {
     const path = findBinary(PACKAGES[name].binary);
     if (path === undefined) {
       found.set(name, {

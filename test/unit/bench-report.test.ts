@@ -79,6 +79,15 @@ describe('parseBenchOptions', () => {
     expect(listed).toEqual([...TARGET_NAMES]);
   });
 
+  it('takes the PgBouncer and Pgpool-II binaries from the command line when given', () => {
+    const opts = parseBenchOptions(
+      ['--pgbouncer-bin', '/opt/pgb/pgbouncer', '--pgpool-bin=/opt/pgpool'],
+      DEFAULTS,
+    );
+    expect(opts.poolerBins).toEqual({ pgbouncer: '/opt/pgb/pgbouncer', pgpool: '/opt/pgpool' });
+    expect(parseBenchOptions([], DEFAULTS).poolerBins).toEqual({});
+  });
+
   it('rejects a target it does not know', () => {
     expect(() => parseBenchOptions(['--targets', 'direct,odyssey'], DEFAULTS)).toThrow(BenchUsageError);
   });
