@@ -50,7 +50,9 @@ function showSetting(name: string, state: LocalState): Buffer[] {
       break;
     case 'last_lsn':
     case 'min_lsn':
-      value = state.routing.minLsn === null ? null : formatLsn(state.routing.minLsn);
+      // After a write made while no standby existed there is no LSN to hand on: NULL, as before any write.
+      value =
+        state.routing.minLsn === null || state.routing.isLsnUnknown ? null : formatLsn(state.routing.minLsn);
       break;
     case 'last_route': {
       const r = state.lastRoute;

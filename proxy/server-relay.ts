@@ -55,7 +55,12 @@ export abstract class ServerRelay implements ServerSink {
   readonly settings: Map<string, string>;
   server: ServerConnection | null = null;
   /** Routing state: SET pgroute.target, read-only default, read-your-writes LSN. */
-  readonly routing: RoutingSession = { target: null, isReadOnlyByDefault: false, minLsn: null };
+  readonly routing: RoutingSession = {
+    target: null,
+    isReadOnlyByDefault: false,
+    minLsn: null,
+    isLsnUnknown: false,
+  };
   /** The last routing decision, for SHOW and logs. */
   lastRoute: RouteDecision | null = null;
   /** The request on its way, kept until its first reply so a failed read can go elsewhere. */
@@ -326,7 +331,7 @@ export abstract class ServerRelay implements ServerSink {
     if (conn.txStatus === 'I' && route?.kind === 'route' && route.reason !== 'login') {
       this.deps.stats.countTransaction(this.listener, route.role);
     }
-    if (conn.txStatus === 'I' && this.needsLsn && this.state !== 'closed') {
+    if (conn.txStatus === 'I' && this.needsLsn && this.state !== 'closed' && !this.skipsLsnQuery()) {
       // The client already has its ReadyForQuery; asking for the LSN now costs it nothing, and a
       // request it sends meanwhile follows on this same primary connection.
       this.needsLsn = false;
@@ -352,6 +357,18 @@ export abstract class ServerRelay implements ServerSink {
     if (this.isDraining && this.state === 'idle') this.fail(DRAIN_SHUTDOWN);
   }
 
+  /**
+   * With no standby in the topology, no read can be stale: the round trip for the LSN is skipped
+   * and the session only notes that its last write has no known LSN. Should a standby appear
+   * later, the session's reads stay on the primary until another write teaches it an LSN.
+   */
+  private skipsLsnQuery(): boolean {
+    if (this.deps.router.knowsStandby()) return false;
+    this.needsLsn = false;
+    this.routing.isLsnUnknown = true;
+    return true;
+  }
+
   /** DataRow of `SELECT pg_current_wal_lsn()`: one text column. */
   protected captureLsn(msg: Buffer): void {
     if (msg.readInt16BE(5) !== 1) return;
@@ -360,6 +377,8 @@ export abstract class ServerRelay implements ServerSink {
     try {
       const lsn = parseLsn(msg.toString('latin1', 11, 11 + len));
       if (this.routing.minLsn === null || lsn > this.routing.minLsn) this.routing.minLsn = lsn;
+      // WAL positions only grow: this one covers any earlier write whose LSN was never asked for.
+      this.routing.isLsnUnknown = false;
     } catch {
       // not an LSN: leave the session's causality point as it was
     }

@@ -19,6 +19,8 @@ export interface RouteRequest {
 
 export interface SessionRouter {
   route(req: RouteRequest): Pool | Promise<Pool>;
+  /** Whether the topology has any standby at all, healthy or not (read-your-writes needs LSNs only then). */
+  knowsStandby(): boolean;
 }
 
 export interface SessionDeps {

@@ -33,6 +33,9 @@ export interface TopologyRouterOptions {
 export class TopologyRouter {
   private readonly balancer = new Balancer();
   private readonly memo = new EligibleMemo();
+  /** knowsStandby's answer, for the snapshot it was computed from. */
+  private standbySeenIn: TopologySnapshot | null = null;
+  private hasStandby = false;
   private held = 0;
   private readonly waiters = new Set<() => void>();
   /** PAUSE: new requests wait here; running transactions finish. */
@@ -69,7 +72,17 @@ export class TopologyRouter {
   }
 
   forMode(mode: ListenerMode, listener: string): SessionRouter {
-    return { route: (req) => this.route(mode, listener, req) };
+    return { route: (req) => this.route(mode, listener, req), knowsStandby: () => this.knowsStandby() };
+  }
+
+  /** Any instance last seen as a standby, whatever its health: it may serve reads again. */
+  knowsStandby(): boolean {
+    const snapshot = this.topology.current();
+    if (snapshot !== this.standbySeenIn) {
+      this.standbySeenIn = snapshot;
+      this.hasStandby = snapshot.instances.some((i) => i.role === 'standby');
+    }
+    return this.hasStandby;
   }
 
   private decide(mode: ListenerMode, req: RouteRequest, snapshot: TopologySnapshot): RouteDecision {

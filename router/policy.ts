@@ -23,7 +23,15 @@ export interface RoutingSession {
   isReadOnlyByDefault: boolean;
   /** Read-your-writes: only standbys that replayed this LSN may serve reads. */
   minLsn: bigint | null;
+  /**
+   * The session wrote while the topology had no standby, so the proxy did not ask for the LSN:
+   * no standby may serve its reads until a later write teaches it one.
+   */
+  isLsnUnknown: boolean;
 }
+
+/** Past every real WAL position (they are 64-bit): no standby ever reaches it. */
+const UNREACHABLE_LSN = 1n << 64n;
 
 export interface PolicyOptions {
   fallbackToPrimary: boolean;
@@ -299,7 +307,12 @@ export function decideRoute(
       }
       const why = primaryReason(input.statements, session);
       if (why) return toPrimary(d, why, needsPrimaryDetail(why));
-      return standbyOr(d, readReason(input.statements, session), session.minLsn, o.fallbackToPrimary);
+      return standbyOr(
+        d,
+        readReason(input.statements, session),
+        session.isLsnUnknown ? UNREACHABLE_LSN : session.minLsn,
+        o.fallbackToPrimary,
+      );
     }
   }
 }

@@ -116,6 +116,25 @@ describe('read-your-writes', () => {
   }, 30_000);
 });
 
+describe('read-your-writes without standbys', () => {
+  it('asks a primary-only topology for no LSN after a write, and reads the write back', async () => {
+    const only = cluster.descriptor.instances[0]!;
+    const solo = await startTestProxy(cluster, { cluster: { hosts: [`${only.host}:${only.port}`] } });
+    const c = new pg.Client(solo.params({ mode: 'auto' }));
+    await c.connect();
+    try {
+      await c.query("INSERT INTO ryw VALUES (7001, 'solo')");
+      // With standbys this is the write's LSN (see above); with none, no query asked for it.
+      expect((await c.query('SHOW pgroute.last_lsn')).rows[0]['pgroute.last_lsn']).toBeNull();
+      const r = await c.query('SELECT v, inet_server_addr()::text AS host FROM ryw WHERE id = 7001');
+      expect([r.rows[0]?.v, host(r)]).toEqual(['solo', primary]);
+    } finally {
+      await c.end();
+      await solo.stop();
+    }
+  }, 30_000);
+});
+
 describe('lag limits', () => {
   it('gives a standby past the byte-lag limit no reads until it catches up', async () => {
     await cluster.setApplyDelay('pg1', 3000);

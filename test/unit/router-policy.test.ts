@@ -39,7 +39,7 @@ function input(statements: RoutableStatement[], extra: Partial<RouteInput> = {})
     mode: 'auto',
     purpose: 'batch',
     statements,
-    session: { target: null, isReadOnlyByDefault: false, minLsn: null },
+    session: { target: null, isReadOnlyByDefault: false, minLsn: null, isLsnUnknown: false },
     snapshot: healthy,
     ...extra,
   };
@@ -72,7 +72,9 @@ describe('decideRoute', () => {
       role: 'standby',
       reason: 'read-only-transaction',
     });
-    const ro = input([begin(null)], { session: { target: null, isReadOnlyByDefault: true, minLsn: null } });
+    const ro = input([begin(null)], {
+      session: { target: null, isReadOnlyByDefault: true, minLsn: null, isLsnUnknown: false },
+    });
     expect(decideRoute(ro, opts, new Balancer())).toMatchObject({ role: 'standby' });
   });
 
@@ -94,12 +96,31 @@ describe('decideRoute', () => {
       inst(S2, 'standby', { replayLsn: 2000n }),
     ]);
     const withLsn = (minLsn: bigint) =>
-      input([read], { snapshot: s, session: { target: null, isReadOnlyByDefault: false, minLsn } });
+      input([read], {
+        snapshot: s,
+        session: { target: null, isReadOnlyByDefault: false, minLsn, isLsnUnknown: false },
+      });
     expect(decideRoute(withLsn(1500n), opts, new Balancer())).toMatchObject({ instanceId: S2 });
     expect(decideRoute(withLsn(5000n), opts, new Balancer())).toMatchObject({
       instanceId: P,
       reason: 'read-your-writes',
     });
+  });
+
+  it('keeps the reads of a session whose last write has no known LSN on the primary', () => {
+    const s = snap([inst(P, 'primary'), inst(S1, 'standby', { replayLsn: 1n << 40n })]);
+    const session = { target: null, isReadOnlyByDefault: false, minLsn: null, isLsnUnknown: true };
+    expect(decideRoute(input([read], { snapshot: s, session }), opts, new Balancer())).toMatchObject({
+      instanceId: P,
+      reason: 'read-your-writes',
+    });
+    // A later write taught it an LSN the standby has replayed: standbys serve it again.
+    const learned = { ...session, minLsn: 1000n, isLsnUnknown: false };
+    expect(decideRoute(input([read], { snapshot: s, session: learned }), opts, new Balancer())).toMatchObject(
+      {
+        instanceId: S1,
+      },
+    );
   });
 
   it('holds writes while no primary is writable', () => {
@@ -158,7 +179,7 @@ describe('decideRoute', () => {
       reason: 'hint-primary',
     });
     const pinned = input([read], {
-      session: { target: 'primary', isReadOnlyByDefault: false, minLsn: null },
+      session: { target: 'primary', isReadOnlyByDefault: false, minLsn: null, isLsnUnknown: false },
     });
     expect(decideRoute(pinned, opts, new Balancer())).toMatchObject({
       instanceId: P,
