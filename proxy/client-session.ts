@@ -25,6 +25,7 @@ import {
   readParse,
   readQuery,
 } from './wire/frontend-messages.js';
+import { setReadHandler } from './wire/read-buffer.js';
 
 export type {
   ClientState,
@@ -85,7 +86,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       this.fail(asProxyError(e, 'FATAL'));
       return;
     }
-    this.socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    const onData = (chunk: Buffer): void => this.onClientData(chunk);
+    if (!setReadHandler(this.socket, onData)) this.socket.on('data', onData);
     this.socket.on('drain', () => this.server?.resume());
     this.socket.on('error', () => this.onClientGone());
     this.socket.on('close', () => this.onClientGone());

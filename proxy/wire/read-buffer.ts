@@ -20,6 +20,8 @@ export class ReadBuffer {
   private arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
   private used = 0;
   private free: Buffer = this.arena;
+  /** Who gets each chunk directly; null: a 'data' event on the socket. */
+  handler: ((chunk: Buffer) => void) | null = null;
 
   /** For `onread.buffer`: called once at start and after every read. */
   readonly current = (): Buffer => this.free;
@@ -50,6 +52,7 @@ export function connectWithReadBuffer(opts: { host: string; port: number }): net
     noDelay: true,
     onread: { buffer: reads.current, callback: (n: number) => emitRead(socket, reads, n) },
   });
+  readBuffers.set(socket, reads);
   return socket;
 }
 
@@ -82,11 +85,35 @@ export function adoptReadBuffer(socket: net.Socket): boolean {
   record[kBufferGen] = reads.current;
   record[kBufferCb] = (n: number) => emitRead(socket, reads, n);
   handle.useUserBuffer(reads.current());
+  readBuffers.set(socket, reads);
+  return true;
+}
+
+/**
+ * The ReadBuffer of each socket set up by connectWithReadBuffer or adoptReadBuffer. A WeakMap, not
+ * a property: a new property would give these sockets a hidden class of their own, and Node's
+ * stream code that every socket goes through would see one more shape.
+ */
+const readBuffers = new WeakMap<net.Socket, ReadBuffer>();
+
+/**
+ * Hand the socket's reads straight to `handler` instead of emitting 'data' (null: back to 'data').
+ * EventEmitter.emit is shared by every emitter in the process, so its property loads are
+ * megamorphic; a relay pays that twice per round trip for nothing. Returns false when the socket
+ * does not read into a ReadBuffer: the caller listens for 'data' then.
+ */
+export function setReadHandler(socket: net.Socket, handler: ((chunk: Buffer) => void) | null): boolean {
+  const reads = readBuffers.get(socket);
+  if (reads === undefined) return false;
+  reads.handler = handler;
   return true;
 }
 
 function emitRead(socket: net.Socket, reads: ReadBuffer, n: number): boolean {
-  socket.emit('data', reads.take(n));
+  const chunk = reads.take(n);
+  const handler = reads.handler;
+  if (handler !== null) handler(chunk);
+  else socket.emit('data', chunk);
   // Keep reading; pause() still stops the handle (net.Socket checks for a user buffer there).
   return true;
 }

@@ -2,7 +2,12 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adoptReadBuffer, connectWithReadBuffer, ReadBuffer } from '../../proxy/wire/read-buffer.js';
+import {
+  adoptReadBuffer,
+  connectWithReadBuffer,
+  ReadBuffer,
+  setReadHandler,
+} from '../../proxy/wire/read-buffer.js';
 
 const servers: net.Server[] = [];
 afterEach(async () => {
@@ -101,3 +106,39 @@ describe('adoptReadBuffer', () => {
     expect(Buffer.concat(chunks).equals(Buffer.concat(parts))).toBe(true);
   });
 });
+
+describe('setReadHandler', () => {
+  it('hands reads to the handler instead of data events, and back to data events when cleared', async () => {
+    const first = randomBytes(2000);
+    const second = randomBytes(3000);
+    let peer: net.Socket | undefined;
+    const port = await listen((s) => {
+      peer = s;
+      s.write(first);
+    });
+    const socket = connectWithReadBuffer({ host: '127.0.0.1', port });
+    const viaEvents: Buffer[] = [];
+    socket.on('data', (c: Buffer) => viaEvents.push(c));
+    const viaHandler: Buffer[] = [];
+    expect(setReadHandler(socket, (c) => viaHandler.push(c))).toBe(true);
+    await until(() => Buffer.concat(viaHandler).length === first.length);
+    expect(Buffer.concat(viaHandler).equals(first)).toBe(true);
+    expect(viaEvents).toEqual([]);
+
+    setReadHandler(socket, null);
+    peer!.end(second);
+    expect(Buffer.concat(await collect(socket)).equals(second)).toBe(true);
+    expect(Buffer.concat(viaHandler).length).toBe(first.length);
+  });
+
+  it('declines a socket that does not read into a ReadBuffer', async () => {
+    const port = await listen((s) => s.destroy());
+    const socket = net.connect({ host: '127.0.0.1', port }).on('error', () => {});
+    expect(setReadHandler(socket, () => {})).toBe(false);
+    socket.destroy();
+  });
+});
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+}
