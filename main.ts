@@ -339,7 +339,11 @@ export async function startPgroute(
     add: (n: string) => void accepted.set(n, true),
   };
   let nextClientId = 1;
-  const sessionDeps = (mode: ListenerMode, name: string): Omit<SessionDeps, 'onClosed' | 'log'> => ({
+  const sessionDeps = (
+    mode: ListenerMode,
+    name: string,
+    own: Pick<SessionDeps, 'log' | 'onClosed'>,
+  ): SessionDeps => ({
     clock,
     poolMode: config.pool.mode,
     classifier,
@@ -354,6 +358,8 @@ export async function startPgroute(
     logStatements: config.log.statements,
     onServerFailure: (instanceId, reason) => discovery.reportFailure(instanceId, reason),
     onDdl: () => catalogs.invalidate(),
+    log: own.log,
+    onClosed: own.onClosed,
   });
 
   let running: RunningProxy | null = null;

@@ -24,7 +24,16 @@ export interface ListenerDeps {
   log: Logger;
   findUser(name: string): UserEntry | undefined;
   tls(): { context: tls.SecureContext; isRequired: boolean } | null;
-  sessionDeps(mode: ListenerMode, listenerName: string): Omit<SessionDeps, 'onClosed' | 'log'>;
+  /**
+   * Everything a session is built with, as one object literal: every session's deps then share one
+   * hidden class, so the property loads the hot path makes on them stay monomorphic (a spread per
+   * session gave each its own, and made them megamorphic).
+   */
+  sessionDeps(
+    mode: ListenerMode,
+    listenerName: string,
+    own: Pick<SessionDeps, 'log' | 'onClosed'>,
+  ): SessionDeps;
   /** Shared by every listener: a cancel may arrive on any port. */
   cancels: CancelRegistry<Cancellable>;
   /** A client asked for the admin database: hand it over (or refuse it) after authentication. */
@@ -136,15 +145,14 @@ export class Listener {
           this.name,
           outcome.params,
           key,
-          {
-            ...this.deps.sessionDeps(this.options.mode, this.name),
+          this.deps.sessionDeps(this.options.mode, this.name, {
             log,
             onClosed: (s) => {
               this.sessions.delete(s);
               this.deps.cancels.remove(key);
               this.deps.onSession(s, false);
             },
-          },
+          }),
         );
         holder.session = session;
         this.sessions.add(session);
