@@ -258,6 +258,12 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   /** A connection from `pool` for the request in flight: at once if one is idle, else when one frees up. */
   private waitFor(pool: Pool): void {
     this.pool = pool;
+    // The common case, an idle connection at once, needs no wait object.
+    const idle = pool.tryAcquire();
+    if (idle) {
+      this.attach(idle, this.inflight!.batch);
+      return;
+    }
     const wait = new PoolWait(pool, this);
     const conn = pool.acquireFor(wait);
     if (conn) {
