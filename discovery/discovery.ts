@@ -43,7 +43,8 @@ export class Discovery implements TopologyView {
     });
     this.prober = new Prober({
       ...options.probe,
-      onResult: (id, result) => this.publish(this.topology.applyProbeResult(id, result)),
+      onResult: (id, result, vouchesForHealth) =>
+        this.publish(this.topology.applyProbeResult(id, result, vouchesForHealth)),
       onFailure: (id, error) => this.publish(this.topology.applyProbeFailure(id, error)),
     });
     this.previous = this.topology.current();
@@ -60,7 +61,7 @@ export class Discovery implements TopologyView {
 
   reportFailure(instanceId: string, reason: string): void {
     this.publish(this.topology.markSuspect(instanceId, reason));
-    void this.prober.probeNow(instanceId);
+    void this.prober.probeAfterFailure(instanceId);
   }
 
   /** Probes one instance now; resolves once its result is in the topology. */

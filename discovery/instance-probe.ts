@@ -22,7 +22,11 @@ export interface InstanceProbeOptions extends ProbeCredentials {
   connectTimeoutMs: number;
   queryTimeoutMs: number;
   applicationName: string;
-  onResult: (id: string, result: ProbeResult) => void;
+  /**
+   * `vouchesForHealth` is false for a probe that was already running when a failure of the instance
+   * was reported: the instance may have answered it just before failing.
+   */
+  onResult: (id: string, result: ProbeResult, vouchesForHealth: boolean) => void;
   onFailure: (id: string, error: Error) => void;
 }
 
@@ -32,6 +36,8 @@ export class InstanceProbe {
   private state: ProbeState = 'idle';
   private client: pg.Client | null = null;
   private inFlight: Promise<void> | null = null;
+  /** A failure was reported while the probe in flight ran: its success proves nothing since. */
+  private isInFlightStale = false;
   private queued: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
 
@@ -61,6 +67,15 @@ export class InstanceProbe {
     return this.queued;
   }
 
+  /**
+   * A data connection to the instance failed: probe again as soon as possible, and do not let the
+   * probe already in flight, which may have been answered just before the failure, vouch for it.
+   */
+  probeAfterFailure(): Promise<void> {
+    if (this.inFlight !== null) this.isInFlightStale = true;
+    return this.probeNow();
+  }
+
   async stop(): Promise<void> {
     this.state = 'stopped';
     this.clearTimer();
@@ -71,6 +86,7 @@ export class InstanceProbe {
   private runProbe(): Promise<void> {
     this.clearTimer();
     const started = Date.now();
+    this.isInFlightStale = false;
     const run = this.probeOnce().finally(() => {
       this.inFlight = null;
       if (this.state === 'running' && this.queued === null) {
@@ -98,7 +114,7 @@ export class InstanceProbe {
       if (this.state !== 'stopped') this.options.onFailure(this.target.id, asError(error));
       return;
     }
-    if (this.state !== 'stopped') this.options.onResult(this.target.id, result);
+    if (this.state !== 'stopped') this.options.onResult(this.target.id, result, !this.isInFlightStale);
   }
 
   private async connect(): Promise<pg.Client> {

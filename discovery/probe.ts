@@ -14,7 +14,8 @@ export interface ProberOptions extends ProbeCredentials {
   queryTimeoutMs?: number;
   /** Shows in pg_stat_activity; default 'pgroute-probe'. */
   applicationName?: string;
-  onResult: (id: string, result: ProbeResult) => void;
+  /** See InstanceProbeOptions.onResult. */
+  onResult: (id: string, result: ProbeResult, vouchesForHealth: boolean) => void;
   onFailure: (id: string, error: Error) => void;
 }
 
@@ -61,9 +62,14 @@ export class Prober {
     for (const probe of this.probes.values()) probe.start();
   }
 
-  /** Probes one instance now (e.g. after a data connection to it failed); resolves once that probe reported. */
+  /** Probes one instance now; resolves once that probe reported. */
   probeNow(id: string): Promise<void> {
     return this.probes.get(id)?.probeNow() ?? Promise.resolve();
+  }
+
+  /** A data connection to the instance failed: probe it afresh (see InstanceProbe.probeAfterFailure). */
+  probeAfterFailure(id: string): Promise<void> {
+    return this.probes.get(id)?.probeAfterFailure() ?? Promise.resolve();
   }
 
   async stop(): Promise<void> {

@@ -101,11 +101,19 @@ export class Topology {
     return this.publish(`source ${sourceName} removed`);
   }
 
-  applyProbeResult(id: string, result: ProbeResult): TopologySnapshot | null {
+  /**
+   * A probe answered. With `vouchesForHealth` false (it was already running when a data connection
+   * reported the instance failing), its data is kept but a suspect instance stays suspect: the answer
+   * may predate the failure, and routing writes back to a dying primary would fail them. The probe
+   * queued behind it decides.
+   */
+  applyProbeResult(id: string, result: ProbeResult, vouchesForHealth = true): TopologySnapshot | null {
     const record = this.records.get(id);
     if (record === undefined) return null;
     record.probe = result;
     record.probedAt = this.now();
+    if (!vouchesForHealth && record.health !== 'up')
+      return this.publish(`probe ${id} (predates a reported failure)`);
     record.health = 'up';
     record.consecutiveFailures = 0;
     record.lastError = null;

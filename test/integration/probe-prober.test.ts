@@ -16,6 +16,7 @@ const PG0_ID = `${pg0.host}:${pg0.port}`;
 interface Report {
   id: string;
   result?: ProbeResult;
+  vouchesForHealth?: boolean;
   error?: Error;
 }
 
@@ -31,8 +32,8 @@ function makeProber(
     applicationName,
     intervalMs: overrides.intervalMs ?? 100,
     connectTimeoutMs: overrides.connectTimeoutMs ?? 1000,
-    onResult: (id, result) => {
-      reports.push({ id, result });
+    onResult: (id, result, vouchesForHealth) => {
+      reports.push({ id, result, vouchesForHealth });
       waiters.splice(0).forEach((wake) => {
         wake();
       });
@@ -61,6 +62,20 @@ afterEach(async () => {
 });
 
 describe('Prober against a real primary', () => {
+  it('does not let the probe in flight when a failure is reported vouch for the instance; the next one does', async () => {
+    const made = makeProber('pgroute-probe-test-after-failure', { intervalMs: 60_000 });
+    prober = made.prober;
+    prober.setTargets([{ id: PG0_ID, host: pg0.host, port: pg0.port }]);
+    prober.start();
+    await made.waitForReport((r) => r.result !== undefined);
+    const from = made.reports.length;
+    // One probe in flight, then a failure reported while it runs.
+    const inFlight = prober.probeNow(PG0_ID);
+    const afterFailure = prober.probeAfterFailure(PG0_ID);
+    await Promise.all([inFlight, afterFailure]);
+    expect(made.reports.slice(from).map((r) => r.vouchesForHealth)).toEqual([false, true]);
+  });
+
   it('reports a not-in-recovery result for the primary', async () => {
     const made = makeProber('pgroute-probe-test-primary');
     prober = made.prober;

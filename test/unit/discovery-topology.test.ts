@@ -233,6 +233,17 @@ describe('Topology health', () => {
     expect(topology.current().primaryId).toBe(A);
   });
 
+  it('keeps a reported primary suspect when the probe answering next had started before the report', () => {
+    const { topology } = makeTopology();
+    topology.applyProbeResult(A, primary(1));
+    topology.markSuspect(A, 'connection lost');
+    // The primary answered this probe just before it failed: no writes go back to it on its word.
+    topology.applyProbeResult(A, primary(1), false);
+    expect([stateOf(topology, A).health, topology.current().primaryId]).toEqual(['suspect', null]);
+    topology.applyProbeResult(A, primary(1), true);
+    expect([stateOf(topology, A).health, topology.current().primaryId]).toEqual(['up', A]);
+  });
+
   it('marks an instance suspect after one probe failure', () => {
     const { topology } = makeTopology();
     topology.applyProbeResult(A, primary(1));
