@@ -25,7 +25,7 @@ import {
   readParse,
   readQuery,
 } from './wire/frontend-messages.js';
-import { setReadHandler } from './wire/read-buffer.js';
+import { onReads } from './wire/read-buffer.js';
 
 export type {
   ClientState,
@@ -86,8 +86,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       this.fail(asProxyError(e, 'FATAL'));
       return;
     }
-    const onData = (chunk: Buffer): void => this.onClientData(chunk);
-    if (!setReadHandler(this.socket, onData)) this.socket.on('data', onData);
+    onReads(this.socket, (chunk) => this.onClientData(chunk));
     this.socket.on('drain', () => this.server?.resume());
     this.socket.on('error', () => this.onClientGone());
     this.socket.on('close', () => this.onClientGone());

@@ -331,15 +331,21 @@ export abstract class ServerRelay implements ServerSink {
     if (conn.txStatus === 'I' && route?.kind === 'route' && route.reason !== 'login') {
       this.deps.stats.countTransaction(this.listener, route.role);
     }
-    if (conn.txStatus === 'I' && this.needsLsn && this.state !== 'closed' && !this.skipsLsnQuery()) {
-      // The client already has its ReadyForQuery; asking for the LSN now costs it nothing, and a
-      // request it sends meanwhile follows on this same primary connection.
+    if (conn.txStatus === 'I' && this.needsLsn && this.state !== 'closed') {
       this.needsLsn = false;
-      conn.queue.push({ kind: 'query', forward: false, capturesLsn: true });
-      this.isLearningLsn = true;
-      this.toServer.push(LSN_QUERY);
-      this.flushServer();
-      return;
+      if (this.deps.router.knowsStandby()) {
+        // The client already has its ReadyForQuery; asking for the LSN now costs it nothing, and a
+        // request it sends meanwhile follows on this same primary connection.
+        conn.queue.push({ kind: 'query', forward: false, capturesLsn: true });
+        this.isLearningLsn = true;
+        this.toServer.push(LSN_QUERY);
+        this.flushServer();
+        return;
+      }
+      // With no standby in the topology no read can be stale: skip the round trip and only note
+      // that the last write has no known LSN. Should a standby appear later, the session's reads
+      // stay on the primary until another write teaches it an LSN.
+      this.routing.isLsnUnknown = true;
     }
     if (!canRelease || conn.txStatus !== 'I') return;
     if (this.isResetting) {
@@ -355,18 +361,6 @@ export abstract class ServerRelay implements ServerSink {
     this.pool!.release(conn);
     if (this.state !== 'closed') this.state = 'idle';
     if (this.isDraining && this.state === 'idle') this.fail(DRAIN_SHUTDOWN);
-  }
-
-  /**
-   * With no standby in the topology, no read can be stale: the round trip for the LSN is skipped
-   * and the session only notes that its last write has no known LSN. Should a standby appear
-   * later, the session's reads stay on the primary until another write teaches it an LSN.
-   */
-  private skipsLsnQuery(): boolean {
-    if (this.deps.router.knowsStandby()) return false;
-    this.needsLsn = false;
-    this.routing.isLsnUnknown = true;
-    return true;
   }
 
   /** DataRow of `SELECT pg_current_wal_lsn()`: one text column. */

@@ -33,9 +33,6 @@ export interface TopologyRouterOptions {
 export class TopologyRouter {
   private readonly balancer = new Balancer();
   private readonly memo = new EligibleMemo();
-  /** knowsStandby's answer, for the snapshot it was computed from. */
-  private standbySeenIn: TopologySnapshot | null = null;
-  private hasStandby = false;
   private held = 0;
   private readonly waiters = new Set<() => void>();
   /** PAUSE: new requests wait here; running transactions finish. */
@@ -77,12 +74,7 @@ export class TopologyRouter {
 
   /** Any instance last seen as a standby, whatever its health: it may serve reads again. */
   knowsStandby(): boolean {
-    const snapshot = this.topology.current();
-    if (snapshot !== this.standbySeenIn) {
-      this.standbySeenIn = snapshot;
-      this.hasStandby = snapshot.instances.some((i) => i.role === 'standby');
-    }
-    return this.hasStandby;
+    return this.topology.current().instances.some((i) => i.role === 'standby');
   }
 
   private decide(mode: ListenerMode, req: RouteRequest, snapshot: TopologySnapshot): RouteDecision {

@@ -11,7 +11,7 @@ import { ScramClient } from '../auth/scram-client.js';
 import { ReplyQueue } from '../reply-queue.js';
 import { Backend, type TxStatus } from '../wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from '../wire/framer.js';
-import { connectWithReadBuffer, setReadHandler } from '../wire/read-buffer.js';
+import { connectWithReadBuffer, onReads } from '../wire/read-buffer.js';
 
 export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
@@ -197,7 +197,7 @@ export class ServerConnection implements FrameHandler {
 
   private startRelay(): void {
     this.state = 'idle';
-    const onData = (chunk: Buffer): void => {
+    onReads(this.socket, (chunk) => {
       this.bytesIn += chunk.length;
       // The sink may detach inside push (ReadyForQuery releases us); it still owes its client a flush.
       const sink = this.sink;
@@ -209,8 +209,7 @@ export class ServerConnection implements FrameHandler {
         return;
       }
       sink?.onServerChunkEnd();
-    };
-    if (!setReadHandler(this.socket, onData)) this.socket.on('data', onData);
+    });
     this.socket.on('error', (err) => this.fail(err));
     this.socket.on('close', () => this.fail(null));
   }

@@ -109,6 +109,11 @@ export function setReadHandler(socket: net.Socket, handler: ((chunk: Buffer) => 
   return true;
 }
 
+/** `handler` gets every chunk the socket reads: directly when it reads into a ReadBuffer, else as 'data' events. */
+export function onReads(socket: net.Socket, handler: (chunk: Buffer) => void): void {
+  if (!setReadHandler(socket, handler)) socket.on('data', handler);
+}
+
 function emitRead(socket: net.Socket, reads: ReadBuffer, n: number): boolean {
   const chunk = reads.take(n);
   const handler = reads.handler;
