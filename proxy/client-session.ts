@@ -163,6 +163,12 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       return;
     }
     const info = this.describe(type, msg, sql);
+    if (type === Frontend.Query && this.batch.length === 0) {
+      // A lone Query, the simple protocol's whole request: exact-size arrays instead of growing the
+      // batch ones (a first push reserves room for 17 elements, on every request).
+      this.dispatchRequest([{ type, msg, info, chunk, start }], info ? [info] : []);
+      return;
+    }
     if (info) this.batchInfo.push(info);
     this.batch.push({ type, msg, info, chunk, start });
     this.batchBytes += msg.length;
@@ -199,6 +205,10 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.batch = [];
     this.batchInfo = [];
     this.batchBytes = 0;
+    this.dispatchRequest(batch, infos);
+  }
+
+  private dispatchRequest(batch: PendingMessage[], infos: StatementInfo[]): void {
     if (this.isTxLost) {
       answerLostTransaction(this as SessionRoute, batch, infos, this.toClient);
       return;

@@ -30,7 +30,8 @@ export function buildSettingsSync(applied: Settings, wanted: Settings): string |
 
 function isSame(a: Settings, b: Settings): boolean {
   if (a.size !== b.size) return false;
-  for (const [name, value] of b) if (a.get(name) !== value) return false;
+  // Runs on every transaction: iterating entries would allocate a [name, value] pair per setting.
+  for (const name of b.keys()) if (a.get(name) !== b.get(name)) return false;
   return true;
 }
 

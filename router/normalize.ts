@@ -132,7 +132,8 @@ function scanNumber(sql: string, i: number): NumberToken {
     isInteger = false;
   }
   if (isIdentCont(sql.charCodeAt(j))) return { end: j, kind: null };
-  return { end: j, kind: isInteger && fitsInt4(sql.slice(i, j)) ? 'i' : 'n' };
+  // Fewer than ten characters cannot exceed int4 (underscores only make the number shorter): no slice.
+  return { end: j, kind: isInteger && (j - i < 10 || fitsInt4(sql.slice(i, j))) ? 'i' : 'n' };
 }
 
 /**
@@ -248,16 +249,13 @@ function isCommentStart(sql: string, i: number): boolean {
 export function normalizeSql(sql: string): NormalizedSql {
   const n = sql.length;
   const hints: Hint[] = [];
+  // Placeholders are appended inline, not through a helper closure: a closure would move `out` and
+  // `seg` into a heap-allocated context on every call, and this runs once per simple query.
   let out = '';
   let seg = 0; // start of text not yet copied to `out`
   let isLeading = true; // no token seen yet: hints are honoured, whitespace dropped
   let isKeepNextString = false; // the string after UESCAPE decides whether the lexer accepts U&''
   let i = 0;
-
-  const replace = (start: number, end: number, placeholder: string): void => {
-    out += sql.slice(seg, start) + placeholder;
-    seg = end;
-  };
 
   while (i < n) {
     const c = sql.charCodeAt(i);
@@ -299,7 +297,10 @@ export function normalizeSql(sql: string): NormalizedSql {
     if (c === QUOTE) {
       const s = scanString(sql, i, 's');
       if (s.end < 0) return { key: out + sql.slice(seg), hints };
-      if (!isKeepNextString) replace(i, s.end, '?s');
+      if (!isKeepNextString) {
+        out += `${sql.slice(seg, i)}?s`;
+        seg = s.end;
+      }
       isKeepNextString = false;
       i = s.end;
       continue;
@@ -318,7 +319,10 @@ export function normalizeSql(sql: string): NormalizedSql {
           const s = scanString(sql, j, kind);
           if (s.end < 0) return { key: out + sql.slice(seg), hints };
           // N'..' is the NCHAR keyword followed by a plain string; the others are one token.
-          if (s.isSafe) replace(kind === 's' ? j : i, s.end, `?${kind}`);
+          if (s.isSafe) {
+            out += `${sql.slice(seg, kind === 's' ? j : i)}?${kind}`;
+            seg = s.end;
+          }
           i = s.end;
           continue;
         }
@@ -340,7 +344,8 @@ export function normalizeSql(sql: string): NormalizedSql {
     if (isDigit(c) || (c === DOT && isDigit(sql.charCodeAt(i + 1)))) {
       const num = scanNumber(sql, i);
       if (num.kind !== null) {
-        replace(i, num.end, num.kind === 'i' ? '?i' : '?n');
+        out += sql.slice(seg, i) + (num.kind === 'i' ? '?i' : '?n');
+        seg = num.end;
         i = num.end;
       } else {
         // Rejected by the lexer ("trailing junk"): keep the whole run verbatim.
@@ -366,7 +371,8 @@ export function normalizeSql(sql: string): NormalizedSql {
       if (delimiter !== null) {
         const close = sql.indexOf(delimiter, i + delimiter.length);
         if (close < 0) return { key: out + sql.slice(seg), hints };
-        replace(i, close + delimiter.length, '?d');
+        out += `${sql.slice(seg, i)}?d`;
+        seg = close + delimiter.length;
         i = close + delimiter.length;
         continue;
       }
@@ -375,7 +381,8 @@ export function normalizeSql(sql: string): NormalizedSql {
     }
 
     if (c === QMARK) {
-      replace(i, i + 1, '??');
+      out += `${sql.slice(seg, i)}??`;
+      seg = i + 1;
       i++;
       continue;
     }

@@ -110,13 +110,16 @@ export function primaryReason(
   statements: readonly RoutableStatement[],
   session: RoutingSession,
 ): RouteReason | null {
-  for (const st of statements) {
+  // Indexed loops here and below: for-of allocated an iterator per request on this hot path.
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i]!;
     if (st.hint === 'primary') return 'hint-primary';
     if (st.target === 'primary') return 'write';
     // A statement that pins the session keeps it on this server for good: it must be the primary, or
     // every later write of the session would fail with 25006 on a standby.
     if (isPinning(st)) return 'pin';
-    for (const e of st.txEffects) {
+    for (let j = 0; j < st.txEffects.length; j++) {
+      const e = st.txEffects[j];
       if (e?.kind !== 'begin') continue;
       const isReadOnly = e.readOnly ?? session.isReadOnlyByDefault;
       if (!isReadOnly) return 'transaction';
@@ -127,13 +130,16 @@ export function primaryReason(
 
 /** True when one of the statements opens a transaction block (BEGIN, START TRANSACTION). */
 export function startsTransactionBlock(statements: readonly Pick<RoutableStatement, 'txEffects'>[]): boolean {
-  for (const s of statements) for (const e of s.txEffects) if (e?.kind === 'begin') return true;
+  for (let i = 0; i < statements.length; i++) {
+    const effects = statements[i]!.txEffects;
+    for (let j = 0; j < effects.length; j++) if (effects[j]?.kind === 'begin') return true;
+  }
   return false;
 }
 
 function readReason(statements: readonly RoutableStatement[], session: RoutingSession): RouteReason {
   if (startsTransactionBlock(statements)) return 'read-only-transaction';
-  for (const s of statements) if (s.hint === 'standby') return 'hint-standby';
+  for (let i = 0; i < statements.length; i++) if (statements[i]!.hint === 'standby') return 'hint-standby';
   if (session.target === 'standby') return 'session-target';
   return 'read';
 }
