@@ -86,7 +86,11 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       this.fail(asProxyError(e, 'FATAL'));
       return;
     }
-    onReads(this.socket, (chunk) => this.onClientData(chunk));
+    onReads(this.socket, (chunk) => {
+      this.onClientData(chunk);
+      // Kept: requests hold views of their messages until answered (a failed read is sent again).
+      return false;
+    });
     this.socket.on('drain', () => this.server?.resume());
     this.socket.on('error', () => this.onClientGone());
     this.socket.on('close', () => this.onClientGone());
@@ -122,7 +126,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 
   private onClientMessage(type: number, chunk: Buffer, start: number, end: number): void {
-    const msg = chunk.subarray(start, end);
+    // A read that holds exactly one message (a simple Query, usually) is that message: no view.
+    const msg = start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
     if (this.state === 'closed') return;
     if (this.state === 'waiting' || this.backlog.length > 0 || this.isLearningLsn) {
       this.backlog.push({ type, msg, chunk, start });

@@ -226,6 +226,12 @@ export abstract class ServerRelay implements ServerSink {
     if (!this.flushClient()) this.server?.pause();
   }
 
+  hasReleasedServerBytes(): boolean {
+    // Every relayed range went to the client socket in this read; Node's Writable keeps a chunk it
+    // could not hand to the kernel at once, and then the bytes must stay.
+    return this.toClient.isEmpty && this.socket.writableLength === 0;
+  }
+
   onServerClosed(conn: ServerConnection, error: Error | null): void {
     // An LSN never learned: the held requests are routed afresh below (drainBacklog).
     this.isLearningLsn = false;

@@ -35,10 +35,15 @@ export type ServerState = 'login' | 'idle' | 'active' | 'closed';
 /** The client session currently using this connection receives its traffic through a sink. */
 export interface ServerSink {
   dispose(type: number, length: number): Disposition;
-  /** A whole message, `chunk[start, end)`; the chunk is never reused, so the range may be kept. */
+  /**
+   * A whole message, `chunk[start, end)`. The range may be kept past the call; the chunk's bytes are
+   * reused for a later read only if `hasReleasedServerBytes` says nothing of them is left.
+   */
   onServerMessage(type: number, chunk: Buffer, start: number, end: number): void;
   onServerBytes(chunk: Buffer, start: number, end: number): void;
   onServerChunkEnd(): void;
+  /** After onServerChunkEnd: true when no byte of the chunk is still queued or kept anywhere. */
+  hasReleasedServerBytes(): boolean;
   onServerClosed(conn: ServerConnection, error: Error | null): void;
 }
 
@@ -55,6 +60,10 @@ export class ServerConnectError extends Error {
 }
 
 let nextServerId = 1;
+
+function hasReleased(sink: ServerSink | null): boolean {
+  return sink === null || sink.hasReleasedServerBytes();
+}
 
 export class ServerConnection implements FrameHandler {
   readonly id = nextServerId++;
@@ -206,9 +215,13 @@ export class ServerConnection implements FrameHandler {
       } catch (err) {
         this.isBroken = true;
         this.fail(err as Error);
-        return;
+        return false;
       }
       sink?.onServerChunkEnd();
+      // The chunk's bytes take the next read only if neither the sink the read started with nor one
+      // that attached meanwhile (a waiting client gets us at ReadyForQuery) kept any of them. Idle,
+      // only parameter values arrive, and they are kept as strings.
+      return hasReleased(sink) && (this.sink === sink || hasReleased(this.sink));
     });
     this.socket.on('error', (err) => this.fail(err));
     this.socket.on('close', () => this.fail(null));

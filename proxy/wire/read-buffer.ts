@@ -12,30 +12,48 @@ const MIN_READ = 16 * 1024;
  * Buffer and pushes it through the Readable stream machinery (which also schedules a nextTick to
  * read more). With `onread`, libuv reads into memory we hand it and calls us directly. We hand it
  * the free tail of an arena: each read lands right after the previous one, the chunk delivered is
- * a view of the arena, and no byte is ever written twice, so consumers may keep views into a
+ * a view of the arena, and by default no byte is written twice, so consumers may keep views into a
  * chunk (the framer and the outboxes do) without a copy. When the tail gets short, a new arena
  * starts; the old one lives as long as some view of it does.
+ *
+ * A direct handler may instead report that it let go of the chunk (nothing of it kept, everything
+ * written out): the next read then lands on the same bytes. A relay that answers each read with one
+ * complete write keeps reading into the same few hot cache lines, and needs no new view for libuv.
  */
 export class ReadBuffer {
   private arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
   private used = 0;
   private free: Buffer = this.arena;
-  /** Who gets each chunk directly; null: a 'data' event on the socket. */
-  handler: ((chunk: Buffer) => void) | null = null;
+  /** Where the chunk last taken starts: `settle` moves back here when it is released. */
+  private takenAt = 0;
+  /**
+   * Who gets each chunk directly; null: a 'data' event on the socket. Returning true promises that
+   * no view of the chunk survives the call, so its bytes may be read into again.
+   */
+  handler: ((chunk: Buffer) => boolean | undefined) | null = null;
 
   /** For `onread.buffer`: called once at start and after every read. */
   readonly current = (): Buffer => this.free;
 
-  /** The `n` bytes just read into `current()`, as a Buffer nobody will write to again. */
+  /** The `n` bytes just read into `current()`; call `settle` before the next read. */
   take(n: number): Buffer {
-    const chunk = this.arena.subarray(this.used, this.used + n);
+    this.takenAt = this.used;
     this.used += n;
+    return this.arena.subarray(this.takenAt, this.used);
+  }
+
+  /** After the chunk was consumed: reuse its bytes when released, else keep them and move past. */
+  settle(isReleased: boolean): void {
+    if (isReleased) {
+      // `free` still starts at takenAt: the same view serves the next read.
+      this.used = this.takenAt;
+      return;
+    }
     if (ARENA_SIZE - this.used < MIN_READ) {
       this.arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
       this.used = 0;
     }
     this.free = this.arena.subarray(this.used);
-    return chunk;
   }
 }
 
@@ -102,23 +120,35 @@ const readBuffers = new WeakMap<net.Socket, ReadBuffer>();
  * megamorphic; a relay pays that twice per round trip for nothing. Returns false when the socket
  * does not read into a ReadBuffer: the caller listens for 'data' then.
  */
-export function setReadHandler(socket: net.Socket, handler: ((chunk: Buffer) => void) | null): boolean {
+export function setReadHandler(
+  socket: net.Socket,
+  handler: ((chunk: Buffer) => boolean | undefined) | null,
+): boolean {
   const reads = readBuffers.get(socket);
   if (reads === undefined) return false;
   reads.handler = handler;
   return true;
 }
 
-/** `handler` gets every chunk the socket reads: directly when it reads into a ReadBuffer, else as 'data' events. */
-export function onReads(socket: net.Socket, handler: (chunk: Buffer) => void): void {
+/**
+ * `handler` gets every chunk the socket reads: directly when it reads into a ReadBuffer, else as
+ * 'data' events. It returns true when it kept nothing of the chunk (see ReadBuffer.handler).
+ */
+export function onReads(socket: net.Socket, handler: (chunk: Buffer) => boolean | undefined): void {
   if (!setReadHandler(socket, handler)) socket.on('data', handler);
 }
 
 function emitRead(socket: net.Socket, reads: ReadBuffer, n: number): boolean {
   const chunk = reads.take(n);
   const handler = reads.handler;
-  if (handler !== null) handler(chunk);
-  else socket.emit('data', chunk);
+  let isReleased = false;
+  try {
+    if (handler !== null) isReleased = handler(chunk) === true;
+    else socket.emit('data', chunk);
+  } finally {
+    // Also when the handler threw: the chunk is then kept, never read into again.
+    reads.settle(isReleased);
+  }
   // Keep reading; pause() still stops the handle (net.Socket checks for a user buffer there).
   return true;
 }

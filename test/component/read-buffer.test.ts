@@ -53,11 +53,48 @@ describe('ReadBuffer', () => {
     const reads = new ReadBuffer();
     reads.current().fill(1, 0, 10);
     const small = reads.take(10);
+    reads.settle(false);
     reads.current().fill(2, 0, 10);
     const large = reads.take(10_000);
+    reads.settle(false);
     reads.current().fill(3);
     expect(small.every((b) => b === 1)).toBe(true);
     expect(large.subarray(0, 10).every((b) => b === 2)).toBe(true);
+  });
+
+  it('reads into the same bytes again once a chunk is released, and only then', () => {
+    const reads = new ReadBuffer();
+    const first = reads.current();
+    const a = reads.take(100);
+    reads.settle(true);
+    // Released: the same view is handed to libuv again, and the next chunk overlays the first.
+    expect(reads.current()).toBe(first);
+    const b = reads.take(50);
+    expect(b.byteOffset).toBe(a.byteOffset);
+    reads.settle(false);
+    // Kept: the next read starts after it.
+    expect(reads.current()).not.toBe(first);
+    const c = reads.take(10);
+    expect(c.byteOffset).toBe(b.byteOffset + 50);
+  });
+});
+
+describe('a direct handler that releases its chunks', () => {
+  it('gets the exact byte stream while every read lands on the same memory', async () => {
+    const parts = payloads();
+    const port = await listen((s) => void writeAll(s, parts));
+    const socket = connectWithReadBuffer({ host: '127.0.0.1', port });
+    const copies: Buffer[] = [];
+    const offsets = new Set<number>();
+    setReadHandler(socket, (c) => {
+      copies.push(Buffer.from(c));
+      offsets.add(c.byteOffset);
+      return true;
+    });
+    await new Promise((r) => socket.once('end', r));
+    expect(Buffer.concat(copies).equals(Buffer.concat(parts))).toBe(true);
+    expect(copies.length).toBeGreaterThan(10);
+    expect(offsets).toEqual(new Set([0]));
   });
 });
 
@@ -120,7 +157,12 @@ describe('setReadHandler', () => {
     const viaEvents: Buffer[] = [];
     socket.on('data', (c: Buffer) => viaEvents.push(c));
     const viaHandler: Buffer[] = [];
-    expect(setReadHandler(socket, (c) => viaHandler.push(c))).toBe(true);
+    expect(
+      setReadHandler(socket, (c) => {
+        viaHandler.push(c);
+        return false;
+      }),
+    ).toBe(true);
     await until(() => Buffer.concat(viaHandler).length === first.length);
     expect(Buffer.concat(viaHandler).equals(first)).toBe(true);
     expect(viaEvents).toEqual([]);
@@ -134,7 +176,7 @@ describe('setReadHandler', () => {
   it('declines a socket that does not read into a ReadBuffer', async () => {
     const port = await listen((s) => s.destroy());
     const socket = net.connect({ host: '127.0.0.1', port }).on('error', () => {});
-    expect(setReadHandler(socket, () => {})).toBe(false);
+    expect(setReadHandler(socket, () => false)).toBe(false);
     socket.destroy();
   });
 });
