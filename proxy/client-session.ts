@@ -3,28 +3,24 @@
 import type net from 'node:net';
 import { startsTransactionBlock } from '../router/policy.js';
 import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
+import { answerKnownParses } from './known-parses.js';
 import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
 import { answerLostTransaction, type SessionRoute } from './lost-transaction.js';
+import { pinReasonFor } from './pin-reason.js';
 import { PoolWait, type PoolWaitOwner } from './pool-wait.js';
-import { PreparedStatements, serverNameFor } from './prepared-statements.js';
+import { PreparedStatements } from './prepared-statements.js';
 import { writeRequest } from './request-writer.js';
 import type { Pool } from './server/pool.js';
-import { ServerConnectError, type ServerConnection } from './server/server-connection.js';
+import type { ServerConnection } from './server/server-connection.js';
 import { DRAIN_SHUTDOWN, isWriteRoute, RESET_QUERY, ServerRelay } from './server-relay.js';
 import type { PendingMessage, RouteRequest, SessionDeps } from './session-deps.js';
-import { PINNING, type StatementInfo } from './session-types.js';
+import { asProxyError, isUnreachable, MAX_CONNECT_RETRIES } from './session-errors.js';
+import type { StatementInfo } from './session-types.js';
 import { buildSettingsSync } from './settings-sync.js';
-import { PARSE_COMPLETE, readyForQuery } from './wire/backend-messages.js';
+import { readyForQuery } from './wire/backend-messages.js';
 import { Frontend } from './wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from './wire/framer.js';
-import {
-  buildQuery,
-  isUnnamedBind,
-  isUnnamedParse,
-  readBindHead,
-  readParse,
-  readQuery,
-} from './wire/frontend-messages.js';
+import { buildQuery, isUnnamedBind, readBindHead, readParse, readQuery } from './wire/frontend-messages.js';
 import { onReads } from './wire/read-buffer.js';
 
 export type {
@@ -218,7 +214,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       answerLostTransaction(this as SessionRoute, batch, infos, this.toClient);
       return;
     }
-    if (this.answerKnownParses(batch)) {
+    if (answerKnownParses(batch, this.txStatus, this.deps.knownStatements, this.statements, this.toClient)) {
       this.deps.stats.answeredLocally++;
       return;
     }
@@ -345,38 +341,6 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     return true;
   }
 
-  /**
-   * A batch of nothing but Parse (of statements some server already accepted) and Sync/Flush needs no
-   * server: we record the statements and answer ParseComplete ourselves; they are prepared lazily on
-   * the server that first runs them. Besides saving a round trip, this keeps clients that prepare
-   * synchronously while other connections of theirs hold servers (pgbench -M prepared) from deadlocking
-   * on a full pool.
-   */
-  private answerKnownParses(batch: readonly PendingMessage[]): boolean {
-    if (this.txStatus !== 'I') return false;
-    const parses: ReturnType<typeof readParse>[] = [];
-    for (const m of batch) {
-      if (m.type === Frontend.Sync || m.type === Frontend.Flush) continue;
-      if (m.type !== Frontend.Parse || isUnnamedParse(m.msg)) return false;
-      const p = readParse(m.msg);
-      if (p.name === '' || !this.deps.knownStatements.has(serverNameFor(p.query, p.paramTypes))) return false;
-      parses.push(p);
-    }
-    if (parses.length === 0) return false;
-    for (const p of parses) {
-      try {
-        this.statements.define(p.name, p.query, p.paramTypes);
-      } catch {
-        return false; // over the limit: let the normal path report it
-      }
-    }
-    for (const m of batch) {
-      if (m.type === Frontend.Parse) this.toClient.push(PARSE_COMPLETE);
-      else if (m.type === Frontend.Sync) this.toClient.push(readyForQuery(this.txStatus));
-    }
-    return true;
-  }
-
   /** Answer a batch that could not get a server: one error, then ReadyForQuery per Sync/Query. */
   private failBatch(batch: PendingMessage[], err: ProxyError): void {
     this.deps.stats.countError(err.sqlState, 'proxy');
@@ -452,16 +416,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
 
   /** Transaction pooling cannot move a session that holds server-side state: keep its server. */
   private notePin(info: StatementInfo, isExtended: boolean): void {
-    if (this.pinReason || this.deps.poolMode === 'session' || !info.pin) return;
-    let reason: string | null = PINNING.has(info.pin) ? info.pin : null;
-    if (!reason && info.pin === 'session-set') {
-      // Session SETs with a known value, sent with the simple protocol, are replayed on other servers;
-      // through the extended protocol, or with a value known only to the server ($1, an expression), they pin.
-      const replayable = info.settings.some(
-        (s) => !s.isLocal && s.value !== null && !s.name.startsWith('pgroute.'),
-      );
-      if (isExtended || !replayable) reason = 'session-set';
-    }
+    if (this.pinReason || this.deps.poolMode === 'session') return;
+    const reason = pinReasonFor(info, isExtended);
     if (reason) {
       this.pinReason = reason;
       this.deps.stats.countPin(reason);
@@ -564,33 +520,6 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 }
 
-/** Attempts to find a reachable server for a request that never reached one. */
-const MAX_CONNECT_RETRIES = 3;
-
-/** A failure to reach the instance at all (as opposed to the server refusing us, e.g. 28P01). */
-function isUnreachable(err: unknown): boolean {
-  if (!(err instanceof ServerConnectError)) return false;
-  if (err.sqlState) return err.sqlState.startsWith('57P') || err.sqlState === '08006';
-  return err.code !== 'SERVER_AUTH_NO_PASSWORD' && err.code !== 'SERVER_AUTH_PROTOCOL';
-}
-
 function isOn(v: string | undefined): boolean {
   return v !== undefined && ['on', 'true', 'yes', '1'].includes(v.toLowerCase());
-}
-
-function asProxyError(err: unknown, severity: 'ERROR' | 'FATAL'): ProxyError {
-  if (err instanceof ProxyError) {
-    return err.severity === severity
-      ? err
-      : new ProxyError(err.code, err.sqlState, err.message, severity, err.detail, err.hint);
-  }
-  if (err instanceof ServerConnectError) {
-    return new ProxyError(
-      err.code,
-      err.sqlState ?? SqlState.ConnectionFailure,
-      err.sqlState ? err.message : `pgroute: ${err.message}`,
-      severity,
-    );
-  }
-  return new ProxyError('INTERNAL', SqlState.InternalError, `pgroute: ${(err as Error).message}`, severity);
 }
