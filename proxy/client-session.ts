@@ -45,6 +45,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   private isClientPaused = false;
   /** The pool wait of the request in flight, while it waits. */
   private wait: PoolWait | null = null;
+  /** The last Parse message classified, byte for byte, and its classification. */
+  private lastParse: { msg: Buffer; info: StatementInfo; epoch: number } | null = null;
 
   constructor(
     socket: net.Socket,
@@ -185,9 +187,18 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   private describe(type: number, msg: Buffer, sql: string | null): StatementInfo | null {
     if (sql !== null) return this.deps.classifier.classify(sql);
     if (type === Frontend.Parse) {
-      const info = this.deps.classifier.classifyPrepared(readParse(msg).query);
+      // Drivers send the same Parse again and again (pgbench -M extended, unnamed statements): the
+      // bytes are compared before the text is decoded and looked up.
+      const classifier = this.deps.classifier;
+      const last = this.lastParse;
+      if (last !== null && last.epoch === classifier.epoch && msg.equals(last.msg)) return last.info;
+      const classified = classifier.classifyPrepared(readParse(msg).query);
       // Session SETs through the extended protocol pin (they are not replayed): route them as such.
-      return info.pin === 'session-set' ? { ...info, settings: [] } : info;
+      const info = classified.pin === 'session-set' ? { ...classified, settings: [] } : classified;
+      // A copy: a view would keep the whole read buffer it came from alive.
+      if (msg.length <= LAST_PARSE_LIMIT)
+        this.lastParse = { msg: Buffer.from(msg), info, epoch: classifier.epoch };
+      return info;
     }
     if (type === Frontend.Bind) {
       // The unnamed statement was classified with its Parse.
@@ -519,6 +530,9 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.socket.destroy();
   }
 }
+
+/** Longest Parse remembered for the byte comparison (memory per client connection). */
+const LAST_PARSE_LIMIT = 4096;
 
 function isOn(v: string | undefined): boolean {
   return v !== undefined && ['on', 'true', 'yes', '1'].includes(v.toLowerCase());

@@ -22,6 +22,8 @@ export interface StatementClassifier {
   classify(sql: string): StatementInfo;
   /** The same for the text of a Parse, which repeats verbatim. */
   classifyPrepared(sql: string): StatementInfo;
+  /** Changes whenever an earlier answer may no longer hold (the function catalog changed). */
+  readonly epoch: number;
 }
 
 /** Reported parameters a client may change with SET and that we can replay with set_config. */

@@ -118,6 +118,8 @@ export class Classifier {
   cacheHits = 0;
   /** Classifications that needed a parse (parse errors included: they are never cached). */
   cacheMisses = 0;
+  /** Bumped by clearCache: answers given before may no longer hold. */
+  epoch = 0;
 
   private readonly byKey: GenerationalCache<string, CacheEntry>;
   /** Prepared statement texts, verbatim (see classifyPrepared). */
@@ -174,6 +176,7 @@ export class Classifier {
 
   /** Forgets every cached classification (call when the function catalog changes). */
   clearCache(): void {
+    this.epoch++;
     this.prepared.clear();
     this.byKey.clear();
     this.byText.clear();

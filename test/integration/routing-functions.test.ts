@@ -21,7 +21,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await rw.query(
-    `DROP FUNCTION IF EXISTS bump_${suffix}(); DROP FUNCTION IF EXISTS peek_${suffix}(); DROP TABLE IF EXISTS counter_${suffix}`,
+    `DROP FUNCTION IF EXISTS bump_${suffix}(); DROP FUNCTION IF EXISTS peek_${suffix}(); DROP FUNCTION IF EXISTS flip_${suffix}(int); DROP TABLE IF EXISTS counter_${suffix}`,
   );
   await rw.end();
   await auto.end();
@@ -58,5 +58,32 @@ describe('user functions', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(peek).toMatch(/^standby .* read$/);
+  });
+
+  it('re-routes a repeated Parse of the same session once its function becomes volatile', async () => {
+    // A parameterised query is an unnamed Parse, byte for byte the same each time: the session
+    // reuses its classification until the function catalog changes.
+    const sql = `SELECT flip_${suffix}($1::int) AS v`;
+    await rw.query(`CREATE FUNCTION flip_${suffix}(int) RETURNS int STABLE LANGUAGE sql AS 'SELECT $1'`);
+    await cluster.waitForReplay();
+    const routeOfParse = async (): Promise<string> => {
+      await auto.query(sql, [1]);
+      return (await auto.query('SHOW pgroute.last_route')).rows[0]['pgroute.last_route'];
+    };
+    let route = '';
+    for (let i = 0; i < 40 && !route.startsWith('standby'); i++) {
+      route = await routeOfParse();
+      if (!route.startsWith('standby')) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(route).toMatch(/^standby .* read$/);
+    expect(await routeOfParse()).toMatch(/^standby .* read$/);
+    await rw.query(
+      `CREATE OR REPLACE FUNCTION flip_${suffix}(int) RETURNS int VOLATILE LANGUAGE sql AS 'SELECT $1'`,
+    );
+    for (let i = 0; i < 40 && !route.startsWith('primary'); i++) {
+      route = await routeOfParse();
+      if (!route.startsWith('primary')) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(route).toMatch(/^primary .* write$/);
   });
 });
