@@ -27,7 +27,7 @@ export function answerKnownParses(
     if (m.type === Frontend.Sync || m.type === Frontend.Flush) continue;
     if (m.type !== Frontend.Parse || isUnnamedParse(m.msg)) return false;
     const p = readParse(m.msg);
-    if (p.name === '' || !knownStatements.has(serverNameFor(p.query, p.paramTypes))) return false;
+    if (!knownStatements.has(serverNameFor(p.query, p.paramTypes))) return false;
     parses.push(p);
   }
   if (parses.length === 0) return false;

@@ -10,8 +10,7 @@ import { PINNING, type StatementInfo } from './session-types.js';
  */
 export function pinReasonFor(info: StatementInfo, isExtended: boolean): string | null {
   if (!info.pin) return null;
-  if (PINNING.has(info.pin)) return info.pin;
-  if (info.pin !== 'session-set') return null;
+  if (info.pin !== 'session-set') return PINNING.has(info.pin) ? info.pin : null;
   const replayable = info.settings.some(
     (s) => !s.isLocal && s.value !== null && !s.name.startsWith('pgroute.'),
   );

@@ -61,37 +61,35 @@ afterEach(async () => {
   prober = undefined;
 });
 
+/** A prober of pg0 alone, started, once its first result is in (`first`). */
+async function startOnPg0(applicationName: string, overrides: Parameters<typeof makeProber>[1] = {}) {
+  const made = makeProber(applicationName, overrides);
+  prober = made.prober;
+  prober.setTargets([{ id: PG0_ID, host: pg0.host, port: pg0.port }]);
+  prober.start();
+  const first = await made.waitForReport((r) => r.result !== undefined);
+  return { ...made, first };
+}
+
 describe('Prober against a real primary', () => {
   it('does not let the probe in flight when a failure is reported vouch for the instance; the next one does', async () => {
-    const made = makeProber('pgroute-probe-test-after-failure', { intervalMs: 60_000 });
-    prober = made.prober;
-    prober.setTargets([{ id: PG0_ID, host: pg0.host, port: pg0.port }]);
-    prober.start();
-    await made.waitForReport((r) => r.result !== undefined);
+    const made = await startOnPg0('pgroute-probe-test-after-failure', { intervalMs: 60_000 });
     const from = made.reports.length;
     // One probe in flight, then a failure reported while it runs.
-    const inFlight = prober.probeNow(PG0_ID);
-    const afterFailure = prober.probeAfterFailure(PG0_ID);
+    const inFlight = made.prober.probeNow(PG0_ID);
+    const afterFailure = made.prober.probeAfterFailure(PG0_ID);
     await Promise.all([inFlight, afterFailure]);
     expect(made.reports.slice(from).map((r) => r.vouchesForHealth)).toEqual([false, true]);
   });
 
   it('reports a not-in-recovery result for the primary', async () => {
-    const made = makeProber('pgroute-probe-test-primary');
-    prober = made.prober;
-    prober.setTargets([{ id: PG0_ID, host: pg0.host, port: pg0.port }]);
-    prober.start();
-    const report = await made.waitForReport((r) => r.result !== undefined);
-    expect(report.result?.isInRecovery).toBe(false);
+    const { first } = await startOnPg0('pgroute-probe-test-primary');
+    expect(first.result?.isInRecovery).toBe(false);
   });
 
   it('keeps one connection open across probes', async () => {
     const applicationName = 'pgroute-probe-test-reuse';
-    const made = makeProber(applicationName, { intervalMs: 20 });
-    prober = made.prober;
-    prober.setTargets([{ id: PG0_ID, host: pg0.host, port: pg0.port }]);
-    prober.start();
-    await made.waitForReport((r) => r.result !== undefined);
+    const made = await startOnPg0(applicationName, { intervalMs: 20 });
     const pidsSeen = new Set<number>();
     for (let i = 0; i < 5; i += 1) {
       const rows = await cluster.query<{ pid: number }>(
@@ -107,11 +105,7 @@ describe('Prober against a real primary', () => {
 
   it('reports the loss of its connection when the server terminates it, then reconnects', async () => {
     const applicationName = 'pgroute-probe-test-terminate';
-    const made = makeProber(applicationName, { intervalMs: 60_000 });
-    prober = made.prober;
-    prober.setTargets([{ id: PG0_ID, host: pg0.host, port: pg0.port }]);
-    prober.start();
-    await made.waitForReport((r) => r.result !== undefined);
+    const made = await startOnPg0(applicationName, { intervalMs: 60_000 });
     const from = made.reports.length;
     await cluster.query(
       'pg0',
@@ -125,13 +119,9 @@ describe('Prober against a real primary', () => {
   });
 
   it('probes at once on probeNow and resolves after reporting', async () => {
-    const made = makeProber('pgroute-probe-test-now', { intervalMs: 60_000 });
-    prober = made.prober;
-    prober.setTargets([{ id: PG0_ID, host: pg0.host, port: pg0.port }]);
-    prober.start();
-    await made.waitForReport((r) => r.result !== undefined);
+    const made = await startOnPg0('pgroute-probe-test-now', { intervalMs: 60_000 });
     const before = made.reports.length;
-    await prober.probeNow(PG0_ID);
+    await made.prober.probeNow(PG0_ID);
     expect(made.reports.length).toBe(before + 1);
   });
 });
