@@ -29,6 +29,9 @@ export interface StatsView {
   readonly bytesToClients: number;
   readonly authFailures: number;
   readonly answeredLocally?: number;
+  /** Logins answered from a pool's login cache, and logins that ran on a server. */
+  readonly loginsFromCache?: number;
+  readonly loginsFromServer?: number;
   /** Not in ProxyStats yet: read when present. */
   readonly failovers?: number;
   readonly switchovers?: number;

@@ -251,6 +251,16 @@ function registerRequestMetrics(register: Registry, source: MetricsSource): void
     [],
     (emit) => emit({}, readOptionalNumber(source.stats.answeredLocally) ?? 0),
   );
+  counter(
+    register,
+    'pgroute_client_logins_total',
+    'Client logins completed, by where their server parameters came from (server, cache).',
+    ['source'],
+    (emit) => {
+      emit({ source: 'server' }, readOptionalNumber(source.stats.loginsFromServer) ?? 0);
+      emit({ source: 'cache' }, readOptionalNumber(source.stats.loginsFromCache) ?? 0);
+    },
+  );
   registerSampled(register, {
     name: 'pgroute_request_duration_seconds',
     help: 'Time from a request arriving to its last reply byte, pool wait included.',

@@ -10,6 +10,7 @@ import { pinReasonFor } from './pin-reason.js';
 import { PoolWait, type PoolWaitOwner } from './pool-wait.js';
 import { PreparedStatements } from './prepared-statements.js';
 import { writeRequest } from './request-writer.js';
+import { LoginParams } from './server/login-params.js';
 import type { Pool } from './server/pool.js';
 import type { ServerConnection } from './server/server-connection.js';
 import { DRAIN_SHUTDOWN, isWriteRoute, RESET_QUERY, ServerRelay } from './server-relay.js';
@@ -73,13 +74,27 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   /** Finish the login with the parameters a real server reports, then start relaying. */
   async start(rest: Buffer): Promise<void> {
     try {
-      const conn = await this.acquireForLogin();
-      const err = await new Promise<ServerErrorInfo | null>((resolve) => {
-        this.loginDone = resolve;
-        this.attach(conn, []);
-        if (conn.queue.isEmpty) this.finishLogin(null);
-      });
-      if (err) throw new ProxyError('STARTUP_SETTING_REJECTED', err.code, err.message, 'FATAL');
+      const pool = await this.routeLogin();
+      const key = LoginParams.keyOf(this.settings);
+      const role = this.lastRoute?.kind === 'route' ? this.lastRoute.role : null;
+      const known = pool.loginParams.get(key, role, this.deps.clock());
+      if (known) {
+        // A server accepted these settings before: answer as it did, without borrowing one.
+        this.welcome(known);
+        this.state = 'idle';
+        this.deps.stats.loginsFromCache++;
+      } else {
+        this.loginKey = key;
+        const conn = await pool.acquire();
+        const err = await new Promise<ServerErrorInfo | null>((resolve) => {
+          this.loginDone = resolve;
+          this.attach(conn, []);
+          if (conn.queue.isEmpty) this.finishLogin(null);
+        });
+        this.loginKey = null;
+        if (err) throw new ProxyError('STARTUP_SETTING_REJECTED', err.code, err.message, 'FATAL');
+        this.deps.stats.loginsFromServer++;
+      }
     } catch (e) {
       this.fail(asProxyError(e, 'FATAL'));
       return;
@@ -326,14 +341,14 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.drainBacklog();
   }
 
-  /** The server connection for the login, which waits like any request but may not be cancelled. */
-  private async acquireForLogin(): Promise<ServerConnection> {
+  /** The pool the login goes to; its wait for a primary ends early if the client goes away. */
+  private async routeLogin(): Promise<Pool> {
     const req: RouteRequest = { kind: 'login', statements: [], session: this };
     const pool = await Promise.resolve(this.deps.router.route(req)).finally(() => {
       this.abandon = null;
     });
     this.pool = pool;
-    return await pool.acquire();
+    return pool;
   }
 
   /** SET/SHOW pgroute.*: answered here, in order with anything still owed by an attached server. */

@@ -6,6 +6,7 @@ import type { RouteDecision, RoutingSession } from '../router/policy.js';
 import { ProxyError, readErrorFields, type ServerErrorInfo, SqlState } from './errors.js';
 import { Outbox } from './outbox.js';
 import type { Owed } from './reply-queue.js';
+import type { ReportedParam } from './server/login-params.js';
 import type { Pool } from './server/pool.js';
 import type { ServerConnection, ServerSink } from './server/server-connection.js';
 import type { ClientState, PendingMessage, SessionDeps } from './session-deps.js';
@@ -90,6 +91,8 @@ export abstract class ServerRelay implements ServerSink {
   protected sawError = false;
   protected skippedError: ServerErrorInfo | null = null;
   protected loginDone: ((err: ServerErrorInfo | null) => void) | null = null;
+  /** The startup settings' key in the pool's login cache, while a server runs the login. */
+  protected loginKey: string | null = null;
   protected isDraining = false;
 
   constructor(
@@ -117,14 +120,21 @@ export abstract class ServerRelay implements ServerSink {
     this.loginDone = null;
     const conn = this.server!;
     if (!err) {
-      for (const { name, value } of conn.reported.values()) this.toClient.push(parameterStatus(name, value));
-      this.toClient.push(backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
-      this.toClient.push(readyForQuery('I'));
-      this.flushClient();
+      if (this.loginKey !== null)
+        this.pool?.loginParams.remember(this.loginKey, conn.reported.values(), this.deps.clock());
+      this.welcome(conn.reported.values());
       this.state = 'active';
       this.maybeRelease();
     }
     done?.(err);
+  }
+
+  /** The end of a login: the server's parameters, the proxy's cancel key, ready for queries. */
+  protected welcome(params: Iterable<ReportedParam>): void {
+    for (const { name, value } of params) this.toClient.push(parameterStatus(name, value));
+    this.toClient.push(backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
+    this.toClient.push(readyForQuery('I'));
+    this.flushClient();
   }
 
   protected flushClient(): boolean {

@@ -60,6 +60,9 @@ export class ProxyStats {
   authFailures = 0;
   /** Requests answered without a server (known Parse, lost transaction). */
   answeredLocally = 0;
+  /** Logins answered from a pool's login cache, and logins that ran on a server. */
+  loginsFromCache = 0;
+  loginsFromServer = 0;
   /** A new primary replaced one that failed (unplanned). */
   failovers = 0;
   /** A new primary replaced one that was handed over (terminating endpoint or PAUSE). */

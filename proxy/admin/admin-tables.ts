@@ -213,6 +213,8 @@ export function showStats(source: MetricsSource): Table {
     ['bytes_sent', stats.bytesToClients],
     ['auth_failures', stats.authFailures],
     ['answered_locally', readOptionalNumber(stats.answeredLocally)],
+    ['logins_from_server', readOptionalNumber(stats.loginsFromServer)],
+    ['logins_from_cache', readOptionalNumber(stats.loginsFromCache)],
     ['classifier_cache_hits', readOptionalNumber(source.classifier.cacheHits)],
     ['classifier_cache_misses', readOptionalNumber(source.classifier.cacheMisses)],
     ['failovers', readOptionalNumber(stats.failovers)],

@@ -1,6 +1,7 @@
 // A pool of server connections for one (instance, user, database): size limit, FIFO wait queue, idle/lifetime eviction.
 
 import { ProxyError, SqlState } from '../errors.js';
+import { LoginParams } from './login-params.js';
 import type { ServerConnection } from './server-connection.js';
 
 export interface PoolOptions {
@@ -55,6 +56,8 @@ export class Pool {
   /** Time waiters spent in the queue before a released connection reached them, and connections handed out. */
   totalWaitMs = 0;
   totalAcquired = 0;
+  /** What logins to this (instance, user, database) were told, by startup settings. */
+  readonly loginParams = new LoginParams();
 
   constructor(
     readonly key: PoolKey,
@@ -253,6 +256,7 @@ export class Pool {
           waiter.onFailed(poolClosed(this.id));
           return;
         }
+        this.loginParams.noteServerStartup(conn.reported.values());
         this.active.add(conn);
         this.totalAcquired++;
         waiter.onAcquired(conn);

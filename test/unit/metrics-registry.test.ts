@@ -113,6 +113,8 @@ function fakeSource() {
     bytesToClients: 56789,
     authFailures: 2,
     answeredLocally: 6,
+    loginsFromCache: 40,
+    loginsFromServer: 3,
   };
   const snapshot: TopologySnapshot = {
     version: 42,
@@ -300,6 +302,8 @@ describe('buildMetricsRegistry', () => {
     expect(sampleValue(samples, 'pgroute_auth_failures_total', { listener: 'auto@127.0.0.1:6432' })).toBe(2);
     expect(sampleValue(samples, 'pgroute_client_sent_bytes_total')).toBe(56789);
     expect(sampleValue(samples, 'pgroute_requests_answered_locally_total')).toBe(6);
+    expect(sampleValue(samples, 'pgroute_client_logins_total', { source: 'cache' })).toBe(40);
+    expect(sampleValue(samples, 'pgroute_client_logins_total', { source: 'server' })).toBe(3);
   });
 
   it('leaves out failover and cache series the proxy does not track, and reports them once it does', async () => {
@@ -339,6 +343,7 @@ describe('buildMetricsRegistry', () => {
       'class',
       'origin',
       'health',
+      'source',
       'le',
     ]);
     const names = new Set(parseExposition(text).flatMap((s) => Object.keys(s.labels)));

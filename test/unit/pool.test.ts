@@ -5,9 +5,10 @@ import { Pool, type PoolOptions, type PoolWaiter } from '../../proxy/server/pool
 import type { ServerConnection } from '../../proxy/server/server-connection.js';
 
 /** The fields of a server connection the pool looks at. */
-function fakeConnection(id: number): ServerConnection {
+function fakeConnection(id: number, serverVersion = '15.18'): ServerConnection {
   return {
     id,
+    reported: new Map([['server_version', { name: 'server_version', value: serverVersion }]]),
     isBroken: false,
     state: 'idle',
     createdAt: Date.now(),
@@ -50,8 +51,8 @@ function makePool(options: Partial<PoolOptions> = {}): Pool {
   );
 }
 
-async function open(): Promise<ServerConnection> {
-  const conn = fakeConnection(nextId++);
+async function open(serverVersion?: string): Promise<ServerConnection> {
+  const conn = fakeConnection(nextId++, serverVersion);
   pending.shift()!(conn);
   await vi.advanceTimersByTimeAsync(0);
   return conn;
@@ -187,5 +188,24 @@ describe('PoolWait', () => {
     await vi.advanceTimersByTimeAsync(OPTIONS.queueTimeoutMs);
     wait.onFailed(new Error('again'));
     expect(o.events).toEqual(['error POOL_TIMEOUT']);
+  });
+});
+
+describe('Pool login answers', () => {
+  it('forgets them when a new connection reports different startup parameters', async () => {
+    pool = makePool({ size: 2 });
+    pool.acquireFor(recorder());
+    await open('15.18');
+    pool.loginParams.remember('k', [{ name: 'server_version', value: '15.18' }], 0);
+    // Same startup parameters: what logins were told still holds.
+    pool.acquireFor(recorder());
+    const same = await open('15.18');
+    expect(pool.loginParams.get('k', null, 0)).toHaveLength(1);
+    // The server came back upgraded: nothing remembered survives.
+    (same as unknown as { isClean: boolean }).isClean = false;
+    pool.release(same);
+    pool.acquireFor(recorder());
+    await open('15.19');
+    expect(pool.loginParams.get('k', null, 0)).toBeUndefined();
   });
 });
