@@ -5,13 +5,13 @@ import type { BenchCell } from '../bench-matrix.js';
 import { isAtLeastVersion } from '../pooler-packages.js';
 import type { ProcessSupervisor, ServiceHandle } from '../process-supervisor.js';
 import { writeServiceFile } from '../service-account.js';
-import { waitForReady } from '../wait-ready.js';
 import {
   type StartedTarget,
   type TargetContext,
   type TargetEndpoint,
   TargetStartError,
 } from './bench-target.js';
+import { startReadyService } from './start-service.js';
 
 export interface PgbouncerConfigInput {
   listenHost: string;
@@ -107,31 +107,20 @@ export class PgbouncerTarget implements StartedTarget {
     );
     await writeServiceFile(join(ctx.workDir, 'userlist.txt'), renderPgbouncerUserlist(ctx.user), ctx.account);
     // SIGINT is PgBouncer's "safe shutdown"; with no clients left it exits at once.
-    const service = ctx.supervisor.startService({
-      name: 'pgbouncer',
-      command: binary.path,
-      args: [iniPath],
-      logFile: join(ctx.workDir, 'pgbouncer.log'),
-      account: ctx.account,
-      stopSignal: 'SIGINT',
-    });
-    const ready = await waitForReady(
+    const service = await startReadyService(
+      ctx,
+      'pgbouncer',
       {
-        host,
-        port,
-        user: ctx.user.name,
-        password: ctx.user.password,
-        database: ctx.cluster.database,
-        psqlPath: ctx.psqlPath,
-        timeoutMs: 15_000,
-        service,
+        name: 'pgbouncer',
+        command: binary.path,
+        args: [iniPath],
+        logFile: join(ctx.workDir, 'pgbouncer.log'),
+        account: ctx.account,
+        stopSignal: 'SIGINT',
       },
-      ctx.supervisor,
+      { host, port },
+      15_000,
     );
-    if (ready.kind === 'not-ready') {
-      await ctx.supervisor.stop(service);
-      throw new TargetStartError('pgbouncer', ready.reason);
-    }
     const notes = [
       `pool_mode=transaction, default_pool_size=${ctx.poolSize}, all traffic to the primary (no read/write split)`,
       hasPreparedStatementSupport

@@ -6,13 +6,8 @@ import type { BenchCell } from '../bench-matrix.js';
 import { isAtLeastVersion } from '../pooler-packages.js';
 import type { ProcessSupervisor, ServiceHandle } from '../process-supervisor.js';
 import { writeServiceFile } from '../service-account.js';
-import { waitForReady } from '../wait-ready.js';
-import {
-  type StartedTarget,
-  type TargetContext,
-  type TargetEndpoint,
-  TargetStartError,
-} from './bench-target.js';
+import type { StartedTarget, TargetContext, TargetEndpoint } from './bench-target.js';
+import { startReadyService } from './start-service.js';
 
 export interface PgpoolConfigInput {
   listenHost: string;
@@ -129,40 +124,29 @@ export class PgpoolTarget implements StartedTarget {
     await writeServiceFile(join(dir, 'pool_passwd'), renderPoolPasswd(ctx.user), ctx.account);
     await writeServiceFile(join(dir, 'pcp.conf'), '', ctx.account);
     // -n: stay in the foreground; -D: ignore any pgpool_status from an earlier run. SIGINT is "fast shutdown".
-    const service = ctx.supervisor.startService({
-      name: 'pgpool',
-      command: binary.path,
-      args: [
-        '-n',
-        '-D',
-        '-f',
-        join(dir, 'pgpool.conf'),
-        '-a',
-        join(dir, 'pool_hba.conf'),
-        '-F',
-        join(dir, 'pcp.conf'),
-      ],
-      logFile: join(dir, 'pgpool.log'),
-      account: ctx.account,
-      stopSignal: 'SIGINT',
-    });
-    const ready = await waitForReady(
+    const service = await startReadyService(
+      ctx,
+      'pgpool',
       {
-        host,
-        port,
-        user: ctx.user.name,
-        password: ctx.user.password,
-        database: ctx.cluster.database,
-        psqlPath: ctx.psqlPath,
-        timeoutMs: 30_000,
-        service,
+        name: 'pgpool',
+        command: binary.path,
+        args: [
+          '-n',
+          '-D',
+          '-f',
+          join(dir, 'pgpool.conf'),
+          '-a',
+          join(dir, 'pool_hba.conf'),
+          '-F',
+          join(dir, 'pcp.conf'),
+        ],
+        logFile: join(dir, 'pgpool.log'),
+        account: ctx.account,
+        stopSignal: 'SIGINT',
       },
-      ctx.supervisor,
+      { host, port },
+      30_000,
     );
-    if (ready.kind === 'not-ready') {
-      await ctx.supervisor.stop(service);
-      throw new TargetStartError('pgpool', ready.reason);
-    }
     const notes = [
       `no transaction pooling: session pooling with num_init_children=${childProcesses}, max_pool=1 ` +
         '(one cached backend connection per client process and node, not a shared pool of ' +

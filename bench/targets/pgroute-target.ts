@@ -7,13 +7,13 @@ import type { LocalInstanceInfo } from '../../demo/local-cluster.js';
 import type { BenchCell } from '../bench-matrix.js';
 import type { TargetName } from '../bench-options.js';
 import type { ProcessSupervisor, ServiceHandle } from '../process-supervisor.js';
-import { waitForReady } from '../wait-ready.js';
 import {
   type StartedTarget,
   type TargetContext,
   type TargetEndpoint,
   TargetStartError,
 } from './bench-target.js';
+import { startReadyService } from './start-service.js';
 
 export interface PgrouteConfigInput {
   listenHost: string;
@@ -106,30 +106,19 @@ export class PgrouteTarget implements StartedTarget {
       }),
       { mode: 0o600 },
     );
-    const service = ctx.supervisor.startService({
+    const service = await startReadyService(
+      ctx,
       name,
-      command: process.execPath,
-      args: [entryPoint, '--config', configPath],
-      logFile: join(ctx.workDir, 'pgroute.log'),
-      stopSignal: 'SIGTERM',
-    });
-    const ready = await waitForReady(
       {
-        host,
-        port,
-        user: ctx.user.name,
-        password: ctx.user.password,
-        database: ctx.cluster.database,
-        psqlPath: ctx.psqlPath,
-        timeoutMs: 20_000,
-        service,
+        name,
+        command: process.execPath,
+        args: [entryPoint, '--config', configPath],
+        logFile: join(ctx.workDir, 'pgroute.log'),
+        stopSignal: 'SIGTERM',
       },
-      ctx.supervisor,
+      { host, port },
+      20_000,
     );
-    if (ready.kind === 'not-ready') {
-      await ctx.supervisor.stop(service);
-      throw new TargetStartError(name, ready.reason);
-    }
     const notes = describePgrouteSetup(name, backends.length, ctx.poolSize);
     return new PgrouteTarget(name, { host, port }, notes, service, ctx.supervisor);
   }
