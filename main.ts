@@ -3,16 +3,17 @@
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import { LRUCache } from 'lru-cache';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { Discovery } from './discovery/discovery.js';
 import type { EndpointSource } from './discovery/endpoint-source.js';
 import { kubernetesSourceFromConfig } from './discovery/kubernetes/from-config.js';
 import { type CredentialSourceFactory, SecretUsers } from './discovery/kubernetes/secret-users.js';
 import { StaticSource } from './discovery/static-source.js';
+import { createLogger } from './logger.js';
 import { startOpsServer } from './metrics/ops-server.js';
 import { AdminSession } from './proxy/admin/admin-session.js';
-import { buildScramVerifier, formatScramVerifier } from './proxy/auth/scram.js';
+import { buildUserDirectory } from './proxy/auth/user-directory.js';
 import { type Cancellable, CancelRegistry } from './proxy/cancel-registry.js';
 import type { ClientSession, SessionDeps } from './proxy/client-session.js';
 import type { UserEntry } from './proxy/client-startup.js';
@@ -26,6 +27,7 @@ import type { StatementClassifier } from './proxy/session-types.js';
 import { ProxyStats } from './proxy/stats.js';
 import { TlsContext } from './proxy/tls-context.js';
 import { TopologyRouter } from './proxy/topology-router.js';
+import { diffConfig } from './reload-keys.js';
 import { Classifier } from './router/classify.js';
 import type { PolicyOptions } from './router/policy.js';
 
@@ -61,90 +63,6 @@ export interface StartOptions {
   loadConfig?: () => Readonly<Config>;
   /** Source of the `users[].secret` credentials (tests); by default the Kubernetes API watched. */
   secretCredentials?: CredentialSourceFactory;
-}
-
-/** Configuration parts a reload applies at once (new clients and connections see them). */
-export const LIVE_KEYS = [
-  'users',
-  'pool',
-  'routing.fallbackToPrimary',
-  'routing.maxLagBytes',
-  'routing.maxLagSeconds',
-  'routing.readYourWrites',
-  'routing.primaryWaitTimeout',
-  'routing.weights',
-  'cluster.hosts',
-  'tls',
-  'admin',
-  'server.sslmode',
-  'limits.maxMessageSize',
-  'limits.maxPreparedStatements',
-  'limits.maxPendingBytes',
-  'log.level',
-  'log.statements',
-  'shutdown',
-];
-
-/** Parts read once at start: a reload reports them, a restart applies them. */
-export const RESTART_KEYS = [
-  'listen',
-  'http',
-  'cluster.kubernetes',
-  'cluster.probe',
-  'server.sslrootcert',
-  'routing.readFunctions',
-  'routing.writeFunctions',
-  'limits.maxClients',
-  'limits.authTimeout',
-  'log.format',
-];
-
-function pick(c: Readonly<Config>, path: string): unknown {
-  let v: unknown = c;
-  for (const k of path.split('.'))
-    v = v === undefined || v === null ? undefined : (v as Record<string, unknown>)[k];
-  return v;
-}
-
-export function createLogger(config: Readonly<Config>): Logger {
-  const redact = {
-    paths: ['password', '*.password', 'users[*].password', 'config.users[*].password'],
-    censor: '[redacted]',
-  };
-  if (config.log.format === 'pretty') {
-    return pino({
-      level: config.log.level,
-      redact,
-      transport: {
-        target: 'pino-pretty',
-        options: { colorize: true, singleLine: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' },
-      },
-    });
-  }
-  return pino({ level: config.log.level, redact });
-}
-
-/** Client-side users: SCRAM verifiers are derived once per password, not per login. */
-export function buildUserDirectory(
-  config: Readonly<Config>,
-  previous?: ReadonlyMap<string, UserEntry>,
-): Map<string, UserEntry> {
-  const users = new Map<string, UserEntry>();
-  for (const u of config.users) {
-    // A user whose name comes from a Secret not read yet (see SecretUsers.apply).
-    if (u.name === undefined) continue;
-    const old = previous?.get(u.name);
-    const verifier =
-      u.password === null
-        ? null
-        : old && old.password === u.password
-          ? old.scramVerifier
-          : u.password.startsWith('SCRAM-SHA-256$')
-            ? u.password
-            : formatScramVerifier(buildScramVerifier(u.password));
-    users.set(u.name, { name: u.name, password: u.password, auth: u.auth, scramVerifier: verifier });
-  }
-  return users;
 }
 
 function poolOptionsOf(c: Readonly<Config>) {
@@ -428,10 +346,7 @@ export async function startPgroute(
   const reload = async (next?: Readonly<Config>): Promise<string> => {
     const fresh = next ?? opts.loadConfig?.();
     if (!fresh) throw new Error('no configuration source to reload from');
-    const differs = (path: string): boolean =>
-      JSON.stringify(pick(fresh, path)) !== JSON.stringify(pick(config, path));
-    const changed = LIVE_KEYS.filter(differs);
-    const needsRestart = RESTART_KEYS.filter(differs);
+    const { changed, needsRestart } = diffConfig(config, fresh);
     users = buildUserDirectory(secretUsers.apply(fresh), users);
     loadTls(fresh);
     config = fresh;
