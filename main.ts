@@ -16,7 +16,6 @@ import { AdminSession } from './proxy/admin/admin-session.js';
 import { buildUserDirectory } from './proxy/auth/user-directory.js';
 import { type Cancellable, CancelRegistry } from './proxy/cancel-registry.js';
 import type { ClientSession, SessionDeps } from './proxy/client-session.js';
-import type { UserEntry } from './proxy/client-startup.js';
 import { ProxyError, SqlState } from './proxy/errors.js';
 import { FailoverTracker } from './proxy/failover-tracker.js';
 import { FunctionCatalogs } from './proxy/function-catalogs.js';
