@@ -1,33 +1,19 @@
-// One connection from the proxy to a PostgreSQL instance: connect, TLS, authenticate, then relay framed messages.
+// One connection from the proxy to a PostgreSQL instance: connect, authenticate, then relay framed messages.
 
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
-import { computeTlsServerEndPoint } from '../auth/channel-binding.js';
 import { md5Response } from '../auth/md5.js';
 import { ScramClient } from '../auth/scram-client.js';
 import { ReplyQueue } from '../reply-queue.js';
 import { Backend, type TxStatus } from '../wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from '../wire/framer.js';
-import { connectWithReadBuffer, onReads } from '../wire/read-buffer.js';
+import { onReads } from '../wire/read-buffer.js';
+import { ServerConnectError, type ServerConnectOptions } from './connect-options.js';
+import { negotiateTls, openSocket, readPeerEndPoint } from './server-socket.js';
 
-export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
-
-export interface ServerConnectOptions {
-  host: string;
-  port: number;
-  user: string;
-  password: string | null;
-  database: string;
-  connectTimeoutMs: number;
-  sslmode: SslMode;
-  ca?: Buffer | undefined;
-  /** Extra startup parameters (the proxy sends none by default: client settings are applied per transaction). */
-  params?: Record<string, string>;
-  maxMessageSize: number;
-}
+export { ServerConnectError, type ServerConnectOptions, type SslMode } from './connect-options.js';
 
 /** PgBouncer's server states, in our words. */
 export type ServerState = 'login' | 'idle' | 'active' | 'closed';
@@ -45,18 +31,6 @@ export interface ServerSink {
   /** After onServerChunkEnd: true when no byte of the chunk is still queued or kept anywhere. */
   hasReleasedServerBytes(): boolean;
   onServerClosed(conn: ServerConnection, error: Error | null): void;
-}
-
-export class ServerConnectError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    /** SQLSTATE when the server refused us with an ErrorResponse. */
-    readonly sqlState: string | null = null,
-    readonly severity: string | null = null,
-  ) {
-    super(message);
-  }
 }
 
 let nextServerId = 1;
@@ -368,113 +342,4 @@ function noPassword(instance: string, user: string): ServerConnectError {
     'SERVER_AUTH_NO_PASSWORD',
     `${instance} asks a password for "${user}" and none is configured`,
   );
-}
-
-function openSocket(opts: ServerConnectOptions): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connectWithReadBuffer({ host: opts.host, port: opts.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(
-        new ServerConnectError('SERVER_CONNECT_TIMEOUT', `connect to ${opts.host}:${opts.port} timed out`),
-      );
-    }, opts.connectTimeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      socket.setKeepAlive(true, 30_000);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(
-        new ServerConnectError(
-          'SERVER_CONNECT_FAILED',
-          `connect to ${opts.host}:${opts.port}: ${err.message}`,
-        ),
-      );
-    });
-  });
-}
-
-/** tls-server-end-point data of the server's certificate (RFC 5929), or undefined without TLS or a usable hash. */
-function readPeerEndPoint(socket: net.Socket): Buffer | undefined {
-  if (!(socket instanceof tls.TLSSocket)) return undefined;
-  const raw = socket.getPeerCertificate()?.raw;
-  if (!raw) return undefined;
-  try {
-    return computeTlsServerEndPoint(raw);
-  } catch {
-    // Ed25519 and the like define no binding; plain SCRAM-SHA-256 then, as libpq does.
-    return undefined;
-  }
-}
-
-/**
- * SSLRequest, then a TLS handshake over the same socket if the server agrees (protocol 55.2.10).
- * sslmode means what it means to libpq (https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-SSLMODE-STATEMENTS).
- */
-function negotiateTls(socket: net.Socket, opts: ServerConnectOptions): Promise<net.Socket> {
-  if (opts.sslmode === 'disable') return Promise.resolve(socket);
-  const where = `${opts.host}:${opts.port}`;
-  return new Promise((resolve, reject) => {
-    let secure: tls.TLSSocket | null = null;
-    const settle = (err: ServerConnectError | null, result?: net.Socket): void => {
-      clearTimeout(timer);
-      socket.off('data', onAnswer);
-      socket.off('close', onClose);
-      socket.off('error', onError);
-      if (err) {
-        secure?.destroy();
-        reject(err);
-      } else resolve(result!);
-    };
-    const timer = setTimeout(
-      () => settle(new ServerConnectError('SERVER_TLS_TIMEOUT', `TLS negotiation with ${where} timed out`)),
-      opts.connectTimeoutMs,
-    );
-    const onClose = (): void =>
-      settle(
-        new ServerConnectError('SERVER_CLOSED', `${where} closed the connection during TLS negotiation`),
-      );
-    const onError = (err: Error): void =>
-      settle(new ServerConnectError('SERVER_IO', `${where}: ${err.message}`));
-    const onAnswer = (b: Buffer): void => {
-      socket.off('data', onAnswer);
-      if (b[0] === 0x4e /* N */ && b.length === 1) {
-        if (opts.sslmode === 'prefer') settle(null, socket);
-        else settle(new ServerConnectError('SERVER_TLS_REFUSED', `${where} does not accept TLS`));
-        return;
-      }
-      // More than the one byte would be data injected before the handshake (CVE-2021-23222).
-      if (b[0] !== 0x53 /* S */ || b.length !== 1) {
-        settle(new ServerConnectError('SERVER_TLS_PROTOCOL', 'unexpected answer to SSLRequest'));
-        return;
-      }
-      const verify = opts.sslmode === 'verify-ca' || opts.sslmode === 'verify-full';
-      secure = tls.connect({
-        socket,
-        // The name checked against the certificate. SNI may only carry a DNS name (RFC 6066 section 3),
-        // so an IP address is checked against the certificate's IP SANs without being sent.
-        host: opts.host,
-        ...(net.isIP(opts.host) === 0 ? { servername: opts.host } : {}),
-        rejectUnauthorized: verify,
-        ...(opts.ca ? { ca: opts.ca } : {}),
-        // verify-ca checks the chain but not the host name (libpq semantics).
-        ...(opts.sslmode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
-      });
-      const tlsSocket = secure;
-      tlsSocket.once('secureConnect', () => {
-        tlsSocket.removeAllListeners('error');
-        settle(null, tlsSocket);
-      });
-      tlsSocket.once('error', (err) =>
-        settle(new ServerConnectError('SERVER_TLS_FAILED', `TLS to ${where}: ${err.message}`)),
-      );
-    };
-    socket.on('data', onAnswer);
-    socket.once('close', onClose);
-    socket.once('error', onError);
-    socket.write(serialize.requestSsl());
-  });
 }
