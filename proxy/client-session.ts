@@ -1,6 +1,7 @@
 // One client after authentication: batches requests, borrows server connections, relays replies, keeps session state.
 
 import type net from 'node:net';
+import type { ClassifyMemo } from '../router/classify.js';
 import { startsTransactionBlock } from '../router/policy.js';
 import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
 import { answerKnownParses } from './known-parses.js';
@@ -48,6 +49,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   private wait: PoolWait | null = null;
   /** The last Parse message classified, byte for byte, and its classification. */
   private lastParse: { msg: Buffer; info: StatementInfo; epoch: number } | null = null;
+  /** The last simple-protocol statement classified, by normalised text. */
+  private readonly lastQuery: ClassifyMemo = { key: null, base: null, epoch: -1 };
 
   constructor(
     socket: net.Socket,
@@ -200,7 +203,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
 
   /** Classification of the statements a message runs, for routing. */
   private describe(type: number, msg: Buffer, sql: string | null): StatementInfo | null {
-    if (sql !== null) return this.deps.classifier.classify(sql);
+    if (sql !== null) return this.deps.classifier.classify(sql, this.lastQuery);
     if (type === Frontend.Parse) {
       // Drivers send the same Parse again and again (pgbench -M extended, unnamed statements): the
       // bytes are compared before the text is decoded and looked up.

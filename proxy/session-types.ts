@@ -1,5 +1,7 @@
 // Types shared by the client session and the parts it depends on (router, classifier), without their implementations.
 
+import type { ClassifyMemo } from '../router/classify.js';
+
 /** A session setting changed by SET/RESET (null value = RESET); names lower-case. */
 export interface SettingChange {
   name: string;
@@ -19,7 +21,8 @@ export interface StatementInfo {
 }
 
 export interface StatementClassifier {
-  classify(sql: string): StatementInfo;
+  /** `memo`: the caller's own memory of its last statement (see Classifier.classify). */
+  classify(sql: string, memo?: ClassifyMemo): StatementInfo;
   /** The same for the text of a Parse, which repeats verbatim. */
   classifyPrepared(sql: string): StatementInfo;
   /** Changes whenever an earlier answer may no longer hold (the function catalog changed). */

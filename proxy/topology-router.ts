@@ -5,6 +5,7 @@ import { Balancer } from '../router/balancer.js';
 import {
   decideRoute,
   EligibleMemo,
+  instanceById,
   type ListenerMode,
   type PolicyOptions,
   type RouteDecision,
@@ -91,7 +92,7 @@ export class TopologyRouter {
     req: RouteRequest,
     snapshot: TopologySnapshot,
   ): Pool {
-    const inst = snapshot.instances.find((i) => i.id === decision.instanceId)!;
+    const inst = instanceById(snapshot.instances, decision.instanceId)!;
     return this.pools.get(inst.id, inst.host, inst.port, req.session.user, req.session.database);
   }
 

@@ -113,6 +113,13 @@ function applyHints(base: Classification, hints: Hint[]): Classification {
 const PREPARED_CACHE_SIZE = 1024;
 const PREPARED_TEXT_LIMIT = 4096;
 
+/** A caller's last classification by normalised text (see Classifier.classify). */
+export interface ClassifyMemo {
+  key: string | null;
+  base: Classification | null;
+  epoch: number;
+}
+
 export class Classifier {
   /** Classifications answered from a cache. */
   cacheHits = 0;
@@ -144,16 +151,34 @@ export class Classifier {
     this.context = { functions: new FunctionRules(opts), isKeyword };
   }
 
-  classify(sql: string): Classification {
+  /**
+   * `memo`, when given, belongs to one caller (a client session) and remembers its last normalised
+   * statement: a session that repeats a statement with other literals is answered by comparing the
+   * normalised text with the previous one, without hashing it into the shared cache.
+   */
+  classify(sql: string, memo?: ClassifyMemo): Classification {
     const { key, hints } = normalizeSql(sql);
     let base: Classification | undefined;
+    if (memo !== undefined && memo.key === key && memo.epoch === this.epoch) {
+      base = memo.base!;
+      this.cacheHits++;
+      return hints.length === 0 ? base : applyHints(base, hints);
+    }
     const entry = this.byKey.get(key);
+    const cached = entry === LITERAL_SENSITIVE ? undefined : (entry as Classification | undefined);
     if (entry === LITERAL_SENSITIVE) base = this.byText.get(sql);
-    else base = entry as Classification | undefined;
+    else base = cached;
     if (base !== undefined) this.cacheHits++;
     else {
       this.cacheMisses++;
       base = this.classifyUncached(sql, key);
+    }
+    // Only a cached answer that holds for every text with this key (not one that depends on the
+    // literals); a fresh one is remembered the next time, once the cache has it.
+    if (memo !== undefined && cached !== undefined) {
+      memo.key = key;
+      memo.base = cached;
+      memo.epoch = this.epoch;
     }
     return hints.length === 0 ? base : applyHints(base, hints);
   }

@@ -69,6 +69,12 @@ export interface RouteInput {
   snapshot: TopologySnapshot;
 }
 
+/** The instance with this id; a loop, not Array.find: it runs for every routed request. */
+export function instanceById(list: readonly InstanceState[], id: string): InstanceState | undefined {
+  for (let i = 0; i < list.length; i++) if (list[i]!.id === id) return list[i];
+  return undefined;
+}
+
 /** The writable primary, if it may take new transactions now (not terminating, not suspect). */
 export function writablePrimary(s: TopologySnapshot): InstanceState | null {
   const p = s.instances.find((i) => i.isWritable);
@@ -214,14 +220,14 @@ function pickStandby(d: Decision, minLsn: bigint | null): InstanceState | null {
   if (minLsn === null && d.memo) {
     const ids = d.memo.ids(d.snapshot, d.o);
     const id = d.balancer.pick(ids, d.o.weights);
-    return id === null ? null : (d.memo.get(d.snapshot, d.o).find((i) => i.id === id) ?? null);
+    return id === null ? null : (instanceById(d.memo.get(d.snapshot, d.o), id) ?? null);
   }
   const c = eligibleStandbys(d.snapshot, d.o, minLsn);
   const id = d.balancer.pick(
     c.map((i) => i.id),
     d.o.weights,
   );
-  return id === null ? null : (c.find((i) => i.id === id) ?? null);
+  return id === null ? null : (instanceById(c, id) ?? null);
 }
 
 function standbyOr(
@@ -294,7 +300,7 @@ export function decideRoute(
         all.map((i) => i.id),
         o.weights,
       );
-      const inst = id ? all.find((i) => i.id === id) : undefined;
+      const inst = id ? instanceById(all, id) : undefined;
       if (inst) {
         return {
           kind: 'route',

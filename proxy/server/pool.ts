@@ -46,7 +46,8 @@ export interface PoolStats {
 
 export class Pool {
   private readonly idle: ServerConnection[] = [];
-  private readonly active = new Set<ServerConnection>();
+  /** Lent out. An array, not a Set: every transaction adds and removes one (see removeActive). */
+  private readonly active: ServerConnection[] = [];
   private connecting = 0;
   /** FIFO, so the head is always the one that times out first. */
   private readonly waiters: Waiting[] = [];
@@ -82,7 +83,7 @@ export class Pool {
     const now = this.clock();
     const first = this.waiters[0];
     return {
-      active: this.active.size,
+      active: this.active.length,
       idle: this.idle.length,
       connecting: this.connecting,
       waiting: this.waiters.length,
@@ -91,7 +92,7 @@ export class Pool {
   }
 
   get size(): number {
-    return this.active.size + this.idle.length + this.connecting;
+    return this.active.length + this.idle.length + this.connecting;
   }
 
   /** Every open connection, idle and active (admin console, metrics). */
@@ -109,7 +110,7 @@ export class Pool {
         conn.destroy();
         continue;
       }
-      this.active.add(conn);
+      this.active.push(conn);
       this.totalAcquired++;
       return conn;
     }
@@ -168,26 +169,28 @@ export class Pool {
 
   /** Give a connection back. Dirty or broken ones are closed; the next waiter gets a replacement. */
   release(conn: ServerConnection): void {
-    this.active.delete(conn);
     const now = this.clock();
     const isReusable =
       conn.isClean &&
       !this.isClosed &&
       now - conn.createdAt <= this.options.maxLifetimeMs &&
-      this.size < this.options.size;
+      // Counted without this connection (a reload may have shrunk the pool).
+      this.size - 1 < this.options.size;
     if (!isReusable) {
+      this.removeActive(conn);
       if (conn.state !== 'closed') conn.isClean ? conn.close() : conn.destroy();
       this.dispatch();
       return;
     }
     const w = this.waiters.shift();
     if (w) {
+      // Handed straight over: it stays lent.
       this.totalWaitMs += now - w.since;
-      this.active.add(conn);
       this.totalAcquired++;
       w.waiter.onAcquired(conn);
       return;
     }
+    this.removeActive(conn);
     conn.onIdleClosed = this.forgetClosed;
     this.idle.push(conn);
   }
@@ -197,9 +200,10 @@ export class Pool {
 
   /** A connection died or was discarded by its user. */
   forget(conn: ServerConnection): void {
-    this.active.delete(conn);
-    const i = this.idle.indexOf(conn);
-    if (i >= 0) this.idle.splice(i, 1);
+    if (!this.removeActive(conn)) {
+      const i = this.idle.indexOf(conn);
+      if (i >= 0) this.idle.splice(i, 1);
+    }
     conn.destroy();
     this.dispatch();
   }
@@ -236,8 +240,19 @@ export class Pool {
   /** Destroy everything, active connections included (the instance is gone). */
   destroyAll(): void {
     this.close();
-    for (const c of this.active) c.destroy();
-    this.active.clear();
+    for (const c of this.active.splice(0)) c.destroy();
+  }
+
+  /**
+   * Order does not matter: the last one takes the freed slot. A scan of at most pool.size entries
+   * costs less than a Set, whose add and delete on every transaction also rehash its table.
+   */
+  private removeActive(conn: ServerConnection): boolean {
+    const i = this.active.indexOf(conn);
+    if (i < 0) return false;
+    const last = this.active.pop()!;
+    if (last !== conn) this.active[i] = last;
+    return true;
   }
 
   private dispatch(): void {
@@ -257,7 +272,7 @@ export class Pool {
           return;
         }
         this.loginParams.noteServerStartup(conn.reported.values());
-        this.active.add(conn);
+        this.active.push(conn);
         this.totalAcquired++;
         waiter.onAcquired(conn);
       },

@@ -1,6 +1,11 @@
 // Classifier details beyond the routing table: setting values, transaction effects, function lists, cache.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Classification, Classifier, type SettingChange } from '../../router/classify.js';
+import {
+  type Classification,
+  Classifier,
+  type ClassifyMemo,
+  type SettingChange,
+} from '../../router/classify.js';
 
 let classifier: Classifier;
 
@@ -192,6 +197,45 @@ describe('the injected volatility lookup', () => {
 });
 
 describe('the classification cache', () => {
+  const newMemo = (): ClassifyMemo => ({ key: null, base: null, epoch: -1 });
+
+  it("answers a caller's repeated statement from its memo, as the cache would", async () => {
+    const c = await Classifier.create({});
+    const memo = newMemo();
+    const first = c.classify('SELECT abalance FROM pgbench_accounts WHERE aid = 1', memo);
+    const cached = c.classify('SELECT abalance FROM pgbench_accounts WHERE aid = 2', memo);
+    expect(memo.base).toBe(cached);
+    const memoised = c.classify('SELECT abalance FROM pgbench_accounts WHERE aid = 3', memo);
+    expect(memoised).toBe(cached);
+    expect(memoised).toEqual(first);
+    expect({ hits: c.cacheHits, misses: c.cacheMisses }).toEqual({ hits: 2, misses: 1 });
+    // Another statement replaces the memo; hints still apply on top of a memoised answer.
+    expect(c.classify('SELECT 1', memo).target).toBe('any');
+    expect(c.classify('/* pgroute:primary */ SELECT 1', memo).target).toBe('primary');
+  });
+
+  it('forgets the memo once the function catalog changed (clearCache)', async () => {
+    let isVolatile = false;
+    const c = await Classifier.create({
+      isWriteFunction: (name) => (name === 'touch' ? isVolatile : undefined),
+    });
+    const memo = newMemo();
+    c.classify('SELECT touch(1)', memo);
+    expect(c.classify('SELECT touch(2)', memo).target).toBe('any');
+    isVolatile = true;
+    c.clearCache();
+    expect(c.classify('SELECT touch(3)', memo).target).toBe('primary');
+  });
+
+  it('never memoises an answer that depends on the literals', async () => {
+    const c = await Classifier.create({});
+    const memo = newMemo();
+    for (const value of ['on', 'on', 'off']) c.classify(`EXPLAIN (ANALYZE '${value}') DELETE FROM t`, memo);
+    expect(memo.key).toBeNull();
+    expect(c.classify("EXPLAIN (ANALYZE 'off') DELETE FROM t", memo).target).toBe('any');
+    expect(c.classify("EXPLAIN (ANALYZE 'on') DELETE FROM t", memo).target).toBe('primary');
+  });
+
   it('answers a literal-only variant from the cache', async () => {
     const c = await Classifier.create({});
     c.classify('SELECT abalance FROM pgbench_accounts WHERE aid = 12345;');
