@@ -1,7 +1,7 @@
 // How a session turns a failure to get or reach a server into the error its client sees, and whether to retry.
 
 import { ProxyError, SqlState } from './errors.js';
-import { ServerConnectError } from './server/server-connection.js';
+import { ServerConnectError } from './server/connect-options.js';
 
 /** Attempts to find a reachable server for a request that never reached one. */
 export const MAX_CONNECT_RETRIES = 3;

@@ -13,8 +13,6 @@ import { onReads } from '../wire/read-buffer.js';
 import { ServerConnectError, type ServerConnectOptions } from './connect-options.js';
 import { negotiateTls, openSocket, readPeerEndPoint } from './server-socket.js';
 
-export { ServerConnectError, type ServerConnectOptions, type SslMode } from './connect-options.js';
-
 /** PgBouncer's server states, in our words. */
 export type ServerState = 'login' | 'idle' | 'active' | 'closed';
 

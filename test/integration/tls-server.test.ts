@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, type LocalInstanceInfo } from '../../demo/local-cluster.js';
-import { ServerConnectError, ServerConnection } from '../../proxy/server/server-connection.js';
+import { ServerConnectError } from '../../proxy/server/connect-options.js';
+import { ServerConnection } from '../../proxy/server/server-connection.js';
 import { startTestProxy, type TestProxy } from '../harness/proxy.js';
 import { makeServerCert, makeTestCa, type TestCa } from '../harness/tls-certs.js';
 
