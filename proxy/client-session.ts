@@ -3,6 +3,7 @@
 import type net from 'node:net';
 import type { ClassifyMemo } from '../router/classify.js';
 import { startsTransactionBlock } from '../router/policy.js';
+import { QueryShape } from '../router/query-shape.js';
 import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
 import { answerKnownParses } from './known-parses.js';
 import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
@@ -50,7 +51,9 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   /** The last Parse message classified, byte for byte, and its classification. */
   private lastParse: { msg: Buffer; info: StatementInfo; epoch: number } | null = null;
   /** The last simple-protocol statement classified, by normalised text. */
-  private readonly lastQuery: ClassifyMemo = { key: null, base: null, epoch: -1 };
+  private readonly lastQuery: ClassifyMemo = { key: null, base: null, epoch: -1, spans: [], isShared: false };
+  /** The same statement by its bytes: a repeat with other literals needs no decoding at all. */
+  private readonly queryShape = new QueryShape<StatementInfo>();
 
   constructor(
     socket: net.Socket,
@@ -155,8 +158,14 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 
   private handle(type: number, msg: Buffer, chunk?: Buffer, start?: number): void {
-    // Decoded once: local commands, logging and classification all read the same text.
-    const sql = type === Frontend.Query ? readQuery(msg) : null;
+    // A Query of the session's last shape is answered from its bytes (never a local command: those
+    // are not remembered). Otherwise decoded once: local commands, logging and classification all
+    // read the same text.
+    const shaped =
+      type === Frontend.Query && !this.deps.logStatements
+        ? this.queryShape.match(msg, this.deps.classifier.epoch)
+        : null;
+    const sql = type === Frontend.Query && shaped === null ? readQuery(msg) : null;
     if (this.deps.logStatements && (sql !== null || type === Frontend.Parse)) {
       this.deps.log.info(
         {
@@ -173,7 +182,9 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     }
     if (sql !== null && this.batch.length === 0 && this.answerLocalCommand(sql)) return;
     if (this.server) {
-      this.forward(type, msg, undefined, chunk, start);
+      // A Query is classified here, with the session's memory of its last one, not again when written.
+      const known = type === Frontend.Query ? (shaped ?? this.describe(type, msg, sql)) : undefined;
+      this.forward(type, msg, known, chunk, start);
       return;
     }
     if (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail) {
@@ -183,7 +194,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       this.toClient.push(readyForQuery(this.txStatus));
       return;
     }
-    const info = this.describe(type, msg, sql);
+    const info = shaped ?? this.describe(type, msg, sql);
     if (type === Frontend.Query && this.batch.length === 0) {
       // A lone Query, the simple protocol's whole request: exact-size arrays instead of growing the
       // batch ones (a first push reserves room for 17 elements, on every request).
@@ -203,7 +214,14 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
 
   /** Classification of the statements a message runs, for routing. */
   private describe(type: number, msg: Buffer, sql: string | null): StatementInfo | null {
-    if (sql !== null) return this.deps.classifier.classify(sql, this.lastQuery);
+    if (sql !== null) {
+      const classifier = this.deps.classifier;
+      const memo = this.lastQuery;
+      const info = classifier.classify(sql, memo);
+      if (memo.isShared) this.queryShape.remember(msg, sql, memo.spans, info, classifier.epoch);
+      else this.queryShape.clear();
+      return info;
+    }
     if (type === Frontend.Parse) {
       // Drivers send the same Parse again and again (pgbench -M extended, unnamed statements): the
       // bytes are compared before the text is decoded and looked up.

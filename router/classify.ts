@@ -118,6 +118,13 @@ export interface ClassifyMemo {
   key: string | null;
   base: Classification | null;
   epoch: number;
+  /** The literal spans of the text classified last (normalizeSql's triples). */
+  spans: number[];
+  /**
+   * True when the last answer holds for every text with the same normalised key (it came from, or
+   * went into, this memo), so the caller may reuse it for such texts: see QueryShape.
+   */
+  isShared: boolean;
 }
 
 export class Classifier {
@@ -157,11 +164,12 @@ export class Classifier {
    * normalised text with the previous one, without hashing it into the shared cache.
    */
   classify(sql: string, memo?: ClassifyMemo): Classification {
-    const { key, hints } = normalizeSql(sql);
+    const { key, hints } = normalizeSql(sql, memo?.spans);
     let base: Classification | undefined;
     if (memo !== undefined && memo.key === key && memo.epoch === this.epoch) {
       base = memo.base!;
       this.cacheHits++;
+      memo.isShared = true;
       return hints.length === 0 ? base : applyHints(base, hints);
     }
     const entry = this.byKey.get(key);
@@ -175,10 +183,13 @@ export class Classifier {
     }
     // Only a cached answer that holds for every text with this key (not one that depends on the
     // literals); a fresh one is remembered the next time, once the cache has it.
-    if (memo !== undefined && cached !== undefined) {
-      memo.key = key;
-      memo.base = cached;
-      memo.epoch = this.epoch;
+    if (memo !== undefined) {
+      memo.isShared = cached !== undefined;
+      if (cached !== undefined) {
+        memo.key = key;
+        memo.base = cached;
+        memo.epoch = this.epoch;
+      }
     }
     return hints.length === 0 ? base : applyHints(base, hints);
   }

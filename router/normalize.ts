@@ -17,6 +17,14 @@
 
 export type Hint = 'primary' | 'standby' | 'any';
 
+/**
+ * Kinds of the literal spans `normalizeSql` reports: a plain integer that fits int4 (`?i`), a plain
+ * '...' string (`?s`, also the string of N'...'), and every other placeholder.
+ */
+export const SPAN_OTHER = 0;
+export const SPAN_INTEGER = 1;
+export const SPAN_STRING = 2;
+
 export interface NormalizedSql {
   /** Cache key: literals replaced by placeholders, comments dropped, whitespace folded and trimmed. */
   key: string;
@@ -246,8 +254,13 @@ function isCommentStart(sql: string, i: number): boolean {
   return (c === DASH && d === DASH) || (c === SLASH && d === STAR);
 }
 
-export function normalizeSql(sql: string): NormalizedSql {
+/**
+ * `spans`, when given, receives one (start, end, kind) triple per placeholder, in order: the range of
+ * `sql` it replaced and one of the SPAN_ kinds. It is emptied first.
+ */
+export function normalizeSql(sql: string, spans?: number[]): NormalizedSql {
   const n = sql.length;
+  if (spans !== undefined) spans.length = 0;
   const hints: Hint[] = [];
   // Placeholders are appended inline, not through a helper closure: a closure would move `out` and
   // `seg` into a heap-allocated context on every call, and this runs once per simple query.
@@ -300,6 +313,7 @@ export function normalizeSql(sql: string): NormalizedSql {
       if (!isKeepNextString) {
         out += `${sql.slice(seg, i)}?s`;
         seg = s.end;
+        spans?.push(i, s.end, SPAN_STRING);
       }
       isKeepNextString = false;
       i = s.end;
@@ -322,6 +336,8 @@ export function normalizeSql(sql: string): NormalizedSql {
           if (s.isSafe) {
             out += `${sql.slice(seg, kind === 's' ? j : i)}?${kind}`;
             seg = s.end;
+            if (kind === 's') spans?.push(j, s.end, SPAN_STRING);
+            else spans?.push(i, s.end, SPAN_OTHER);
           }
           i = s.end;
           continue;
@@ -345,6 +361,7 @@ export function normalizeSql(sql: string): NormalizedSql {
       const num = scanNumber(sql, i);
       if (num.kind !== null) {
         out += sql.slice(seg, i) + (num.kind === 'i' ? '?i' : '?n');
+        spans?.push(i, num.end, num.kind === 'i' ? SPAN_INTEGER : SPAN_OTHER);
         seg = num.end;
         i = num.end;
       } else {
@@ -373,6 +390,7 @@ export function normalizeSql(sql: string): NormalizedSql {
         if (close < 0) return { key: out + sql.slice(seg), hints };
         out += `${sql.slice(seg, i)}?d`;
         seg = close + delimiter.length;
+        spans?.push(i, seg, SPAN_OTHER);
         i = close + delimiter.length;
         continue;
       }

@@ -197,7 +197,7 @@ describe('the injected volatility lookup', () => {
 });
 
 describe('the classification cache', () => {
-  const newMemo = (): ClassifyMemo => ({ key: null, base: null, epoch: -1 });
+  const newMemo = (): ClassifyMemo => ({ key: null, base: null, epoch: -1, spans: [], isShared: false });
 
   it("answers a caller's repeated statement from its memo, as the cache would", async () => {
     const c = await Classifier.create({});
