@@ -41,18 +41,43 @@ function bump(m: Map<string, number>, key: string, by = 1): void {
   m.set(key, (m.get(key) ?? 0) + by);
 }
 
+/** A count held in a nested map as an object, so the hot path can bump the one it found last time. */
+interface Count {
+  n: number;
+}
+
+function countIn(m: Map<string, Count>, key: string): Count {
+  let c = m.get(key);
+  if (!c) {
+    c = { n: 0 };
+    m.set(key, c);
+  }
+  return c;
+}
+
+/** The key path of the count bumped last, reused in place: consecutive requests mostly repeat it. */
+interface LastCount {
+  a: string;
+  b: string;
+  c: string;
+  d: string;
+  count: Count | null;
+}
+
 export class ProxyStats {
   /**
    * Requests routed, counted per decision in nested maps keyed by strings that already exist (no
    * string is built on the hot path); `routed` flattens them at read time.
    */
-  private readonly routedByListener = new Map<string, Map<string, Map<string, Map<string, number>>>>();
+  private readonly routedByListener = new Map<string, Map<string, Map<string, Map<string, Count>>>>();
+  private readonly lastRouted: LastCount = { a: '', b: '', c: '', d: '', count: null };
   /** Errors sent to clients, by `sqlstate class\0origin` (origin: server | proxy). */
   readonly errors = new Map<string, number>();
   /** Sessions pinned to their server connection, by reason. */
   readonly pins = new Map<string, number>();
   /** Transactions completed (ReadyForQuery back to idle), by listener then role (no string built per count). */
-  private readonly transactionsByListener = new Map<string, Map<string, number>>();
+  private readonly transactionsByListener = new Map<string, Map<string, Count>>();
+  private readonly lastTransaction: LastCount = { a: '', b: '', c: '', d: '', count: null };
   readonly poolWait = new FixedHistogram(LATENCY_BOUNDS);
   readonly requestDuration = new FixedHistogram(LATENCY_BOUNDS);
   bytesFromClients = 0;
@@ -71,10 +96,25 @@ export class ProxyStats {
   lastFailoverSeconds: number | null = null;
 
   countRouted(listener: string, role: string, instance: string, reason: string): void {
+    const last = this.lastRouted;
+    if (
+      last.count !== null &&
+      last.a === listener &&
+      last.b === role &&
+      last.c === instance &&
+      last.d === reason
+    ) {
+      last.count.n++;
+      return;
+    }
     const byRole = child(this.routedByListener, listener);
-    const byInstance = child(byRole, role);
-    const byReason = child(byInstance, instance);
-    byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+    const count = countIn(child(child(byRole, role), instance), reason);
+    count.n++;
+    last.a = listener;
+    last.b = role;
+    last.c = instance;
+    last.d = reason;
+    last.count = count;
   }
 
   /** Requests routed, by `listener\0role\0instance\0reason` (built at read time: scrapes, admin). */
@@ -83,7 +123,7 @@ export class ProxyStats {
     for (const [listener, byRole] of this.routedByListener)
       for (const [role, byInstance] of byRole)
         for (const [instance, byReason] of byInstance)
-          for (const [reason, n] of byReason) out.set(`${listener}\0${role}\0${instance}\0${reason}`, n);
+          for (const [reason, c] of byReason) out.set(`${listener}\0${role}\0${instance}\0${reason}`, c.n);
     return out;
   }
   countError(sqlState: string, origin: 'server' | 'proxy'): void {
@@ -93,14 +133,23 @@ export class ProxyStats {
     bump(this.pins, reason);
   }
   countTransaction(listener: string, role: string): void {
-    bump(child(this.transactionsByListener, listener), role);
+    const last = this.lastTransaction;
+    if (last.count !== null && last.a === listener && last.b === role) {
+      last.count.n++;
+      return;
+    }
+    const count = countIn(child(this.transactionsByListener, listener), role);
+    count.n++;
+    last.a = listener;
+    last.b = role;
+    last.count = count;
   }
 
   /** Transactions completed, by `listener\0role` (built at read time). */
   get transactions(): ReadonlyMap<string, number> {
     const out = new Map<string, number>();
     for (const [listener, byRole] of this.transactionsByListener)
-      for (const [role, n] of byRole) out.set(`${listener}\0${role}`, n);
+      for (const [role, c] of byRole) out.set(`${listener}\0${role}`, c.n);
     return out;
   }
 }

@@ -32,10 +32,21 @@ export class ReadBuffer {
    */
   handler: ((chunk: Buffer) => boolean | undefined) | null = null;
 
-  /** For `onread.buffer`: called once at start and after every read. */
-  readonly current = (): Buffer => this.free;
+  /** The buffer libuv was last given (see `next`). */
+  private given: Buffer | null = null;
 
-  /** The `n` bytes just read into `current()`; call `settle` before the next read. */
+  /**
+   * For `onread.buffer`: called once at start and after every read. Returns undefined when libuv
+   * already holds the buffer to read into next (the chunk was released): Node then leaves the
+   * handle's buffer as it is instead of taking a new one's address and length through C++.
+   */
+  readonly next = (): Buffer | undefined => {
+    if (this.free === this.given) return undefined;
+    this.given = this.free;
+    return this.free;
+  };
+
+  /** The `n` bytes just read into the buffer from `next()`; call `settle` before the next read. */
   take(n: number): Buffer {
     this.takenAt = this.used;
     this.used += n;
@@ -68,7 +79,9 @@ export function connectWithReadBuffer(opts: { host: string; port: number }): net
     host: opts.host,
     port: opts.port,
     noDelay: true,
-    onread: { buffer: reads.current, callback: (n: number) => emitRead(socket, reads, n) },
+    // Node's typing wants a Uint8Array from the function; lib/net.js also accepts anything else
+    // after the first call and then keeps the current buffer (see ReadBuffer.next).
+    onread: { buffer: reads.next as () => Uint8Array, callback: (n: number) => emitRead(socket, reads, n) },
   });
   readBuffers.set(socket, reads);
   return socket;
@@ -99,10 +112,11 @@ export function adoptReadBuffer(socket: net.Socket): boolean {
   // Unset slots are null: anything else means someone already gave this socket a buffer.
   if (record[kBuffer] !== null || record[kBufferCb] !== null || record[kBufferGen] !== null) return false;
   const reads = new ReadBuffer();
-  record[kBuffer] = reads.current();
-  record[kBufferGen] = reads.current;
+  const first = reads.next()!;
+  record[kBuffer] = first;
+  record[kBufferGen] = reads.next;
   record[kBufferCb] = (n: number) => emitRead(socket, reads, n);
-  handle.useUserBuffer(reads.current());
+  handle.useUserBuffer(first);
   readBuffers.set(socket, reads);
   return true;
 }

@@ -51,29 +51,33 @@ async function writeAll(socket: net.Socket, parts: Buffer[]): Promise<void> {
 describe('ReadBuffer', () => {
   it('hands out chunks that later reads do not overwrite', () => {
     const reads = new ReadBuffer();
-    reads.current().fill(1, 0, 10);
+    reads.next()!.fill(1, 0, 10);
     const small = reads.take(10);
     reads.settle(false);
-    reads.current().fill(2, 0, 10);
+    reads.next()!.fill(2, 0, 10);
     const large = reads.take(10_000);
     reads.settle(false);
-    reads.current().fill(3);
+    reads.next()!.fill(3);
     expect(small.every((b) => b === 1)).toBe(true);
     expect(large.subarray(0, 10).every((b) => b === 2)).toBe(true);
   });
 
   it('reads into the same bytes again once a chunk is released, and only then', () => {
     const reads = new ReadBuffer();
-    const first = reads.current();
+    const first = reads.next()!;
     const a = reads.take(100);
     reads.settle(true);
-    // Released: the same view is handed to libuv again, and the next chunk overlays the first.
-    expect(reads.current()).toBe(first);
+    // Released: libuv keeps the buffer it has (nothing new to hand over), and the next chunk overlays the first.
+    expect(reads.next()).toBeUndefined();
     const b = reads.take(50);
     expect(b.byteOffset).toBe(a.byteOffset);
+    expect(b.buffer).toBe(first.buffer);
     reads.settle(false);
-    // Kept: the next read starts after it.
-    expect(reads.current()).not.toBe(first);
+    // Kept: a new buffer for libuv, and the next read starts after the kept chunk.
+    const next = reads.next();
+    expect(next).toBeInstanceOf(Buffer);
+    expect(next!.byteOffset).toBe(b.byteOffset + 50);
+    expect(reads.next()).toBeUndefined();
     const c = reads.take(10);
     expect(c.byteOffset).toBe(b.byteOffset + 50);
   });
