@@ -6,6 +6,8 @@ import type { ServerConnection } from './server-connection.js';
 export class PoolRegistry {
   /** instance -> user -> database -> pool: the one index of every pool. */
   private readonly index = new Map<string, Map<string, Map<string, Pool>>>();
+  /** The pool found last: consecutive requests mostly want the same one (three string compares). */
+  private last: Pool | null = null;
 
   constructor(
     private options: PoolOptions,
@@ -14,6 +16,19 @@ export class PoolRegistry {
   ) {}
 
   get(instanceId: string, host: string, port: number, user: string, database: string): Pool {
+    const last = this.last;
+    if (
+      last !== null &&
+      last.key.instanceId === instanceId &&
+      last.key.user === user &&
+      last.key.database === database
+    )
+      return last;
+    this.last = this.lookup(instanceId, host, port, user, database);
+    return this.last;
+  }
+
+  private lookup(instanceId: string, host: string, port: number, user: string, database: string): Pool {
     // Nested lookups on strings that already exist: no key is built per request (the hot path).
     let byUser = this.index.get(instanceId);
     if (!byUser) {
@@ -47,6 +62,7 @@ export class PoolRegistry {
   retire(instanceId: string): void {
     for (const pool of this.poolsOf(instanceId)) pool.close();
     this.index.delete(instanceId);
+    if (this.last?.key.instanceId === instanceId) this.last = null;
   }
 
   /** The instance is unreachable: drop idle connections, which are dead or soon will be. */
