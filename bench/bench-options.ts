@@ -60,7 +60,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --duration S      seconds per pgbench run (default: 10)
   --rounds N        repeat the alternating target sequence N times per cell (default: 1)
   --quick           3 s runs, first client count only
-  --warmup S        untimed warm-up per target before measuring (default: 2, 0 disables)
+  --warmup S        untimed warm-up per target and protocol before measuring (default: 2, 0 disables)
   --scale N         pgbench -i scale factor (default: 10)
   --pool-size N     server connections per pooler (default: 20)
   --out FILE        JSON results file (default: /tmp/pgroute-bench/<timestamp>.json)

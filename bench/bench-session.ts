@@ -229,28 +229,28 @@ export class BenchSession {
     }
   }
 
-  /** Untimed select-only burst at full client count: fills PgBouncer/pgroute pools and Pgpool-II's connection cache. */
+  /**
+   * Untimed select-only bursts at full client count, one per query protocol of the matrix: they fill
+   * PgBouncer/pgroute pools and Pgpool-II's connection cache, and run each protocol's code path
+   * before it is measured (pgroute's is compiled by V8 while it runs; the C poolers need no such
+   * start, and get the same bursts).
+   */
   private async warmUp(pgbenchPath: string, user: { name: string; password: string }): Promise<void> {
     if (this.opts.warmupS === 0) return;
     for (const target of this.started.values()) {
-      this.checkInterrupted();
-      await runPgbench(
-        this.spec(
-          pgbenchPath,
-          user,
-          target,
-          {
-            script: 'select',
-            mode: 'simple',
-            clients: Math.max(...this.opts.clients),
-            label: 'warmup',
-          },
-          this.opts.warmupS,
-        ),
-        this.deps.supervisor,
-      );
+      for (const mode of this.opts.modes) {
+        this.checkInterrupted();
+        const cell: BenchCell = {
+          script: 'select',
+          mode,
+          clients: Math.max(...this.opts.clients),
+          label: `warmup/${mode}`,
+        };
+        if (target.unsupportedReason(cell)) continue;
+        await runPgbench(this.spec(pgbenchPath, user, target, cell, this.opts.warmupS), this.deps.supervisor);
+      }
     }
-    this.deps.log(`warm-up done (${this.opts.warmupS} s per target)`);
+    this.deps.log(`warm-up done (${this.opts.warmupS} s per target and protocol)`);
   }
 
   private async runMatrix(
