@@ -65,7 +65,7 @@ export class QueryShape<T> {
    */
   remember(msg: Buffer, sql: string, spans: readonly number[], result: T, epoch: number): void {
     const length = msg.length - HEADER - 1;
-    this.text = null;
+    this.clear();
     // Equal lengths: every character was one byte, ASCII (and the text had no embedded NUL).
     if (length !== sql.length || length > QUERY_SHAPE_LIMIT) return;
     const bounds: number[] = [];
