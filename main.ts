@@ -27,6 +27,7 @@ import type { StatementClassifier } from './proxy/session-types.js';
 import { ProxyStats } from './proxy/stats.js';
 import { TlsContext } from './proxy/tls-context.js';
 import { TopologyRouter } from './proxy/topology-router.js';
+import { TurnBatcher } from './proxy/turn-batcher.js';
 import { diffConfig } from './reload-keys.js';
 import { Classifier } from './router/classify.js';
 import type { PolicyOptions } from './router/policy.js';
@@ -42,6 +43,8 @@ export interface RunningProxy {
   readonly stats: ProxyStats;
   readonly classifier: StatementClassifier & { cacheHits?: number; cacheMisses?: number };
   readonly startedAt: number;
+  /** The event loop's load, and whether replies are written once per loop turn. */
+  readonly turns: TurnBatcher;
   /** Port of the HTTP endpoints, when configured. */
   readonly httpPort: number | null;
   /** Port of the listener with this mode (the first one), for tests and the demo. */
@@ -63,6 +66,8 @@ export interface StartOptions {
   loadConfig?: () => Readonly<Config>;
   /** Source of the `users[].secret` credentials (tests); by default the Kubernetes API watched. */
   secretCredentials?: CredentialSourceFactory;
+  /** When replies are batched per event-loop turn; by default from the loop's load (tests: always). */
+  turnBatcher?: TurnBatcher;
 }
 
 function poolOptionsOf(c: Readonly<Config>) {
@@ -256,6 +261,7 @@ export async function startPgroute(
     has: (n: string) => accepted.has(n),
     add: (n: string) => void accepted.set(n, true),
   };
+  const turns = opts.turnBatcher ?? new TurnBatcher();
   let nextClientId = 1;
   const sessionDeps = (
     mode: ListenerMode,
@@ -270,6 +276,7 @@ export async function startPgroute(
     maxPreparedStatements: config.limits.maxPreparedStatements,
     maxPendingBytes: config.limits.maxPendingBytes,
     knownStatements,
+    turns,
     stats,
     monotonic: () => performance.now(),
     readYourWrites: config.routing.readYourWrites && mode === 'auto',
@@ -373,6 +380,7 @@ export async function startPgroute(
     stats,
     classifier,
     startedAt: clock(),
+    turns,
     httpPort: null,
     portOf: (mode) => {
       const l = listeners.find((x) => x.options.mode === mode);

@@ -119,6 +119,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
 
   /** Client traffic. */
   private onClientData(chunk: Buffer): void {
+    this.deps.turns.noteRead();
     this.deps.stats.bytesFromClients += chunk.length;
     try {
       this.framer.push(chunk);
@@ -556,7 +557,11 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
         this.pool?.release(conn);
       }
     }
-    if (!this.socket.destroyed) this.socket.end();
+    if (!this.socket.destroyed) {
+      // Replies left for the end of the turn (see TurnBatcher) still go out before the end.
+      if (!this.toClient.isEmpty) this.flushClient();
+      this.socket.end();
+    }
     this.deps.onClosed(this);
   }
 

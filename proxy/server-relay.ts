@@ -11,6 +11,7 @@ import type { Pool } from './server/pool.js';
 import type { ServerConnection, ServerSink } from './server/server-connection.js';
 import type { ClientState, PendingMessage, SessionDeps } from './session-deps.js';
 import { type StatementInfo, TRACKED_REPORTED } from './session-types.js';
+import type { TurnFlushable } from './turn-batcher.js';
 import { backendKeyData, errorResponse, parameterStatus, readyForQuery } from './wire/backend-messages.js';
 import { Backend, type TxStatus } from './wire/codes.js';
 import { Disposition } from './wire/framer.js';
@@ -42,7 +43,7 @@ export function isWriteRoute(r: RouteDecision | null): boolean {
 
 export { DRAIN_SHUTDOWN, RESET_QUERY };
 
-export abstract class ServerRelay implements ServerSink {
+export abstract class ServerRelay implements ServerSink, TurnFlushable {
   state: ClientState = 'login';
   /** The transaction status the client last saw in ReadyForQuery. */
   txStatus: TxStatus = 'I';
@@ -94,6 +95,8 @@ export abstract class ServerRelay implements ServerSink {
   /** The startup settings' key in the pool's login cache, while a server runs the login. */
   protected loginKey: string | null = null;
   protected isDraining = false;
+  /** Replies wait in toClient for the end of the event-loop turn (see TurnBatcher). */
+  private isTurnFlushPending = false;
 
   constructor(
     protected readonly socket: net.Socket,
@@ -140,6 +143,28 @@ export abstract class ServerRelay implements ServerSink {
   protected flushClient(): boolean {
     this.deps.stats.bytesToClients += this.toClient.bytes;
     return this.toClient.flush(this.socket);
+  }
+
+  /**
+   * When the loop is busy, relayed replies wait for the end of the turn (see TurnBatcher); returns
+   * false when they are to be written now. Waiting, they stay ranges of the server's read buffer,
+   * which hasReleasedServerBytes then keeps from being read into again.
+   */
+  private deferReplies(): boolean {
+    if (!this.deps.turns.isBusy) return false;
+    if (!this.isTurnFlushPending) {
+      this.isTurnFlushPending = true;
+      this.deps.turns.defer(this);
+    }
+    return true;
+  }
+
+  /** TurnFlushable: the end of the turn. */
+  flushTurn(): void {
+    this.isTurnFlushPending = false;
+    if (this.toClient.isEmpty || this.state === 'closed') return;
+    // The server attached now (if any) waits until the client reads: the same backpressure as below.
+    if (!this.flushClient()) this.server?.pause();
   }
 
   protected emitFakes(): void {
@@ -232,7 +257,8 @@ export abstract class ServerRelay implements ServerSink {
   }
 
   onServerChunkEnd(): void {
-    if (this.toClient.isEmpty || this.state === 'closed') return;
+    this.deps.turns.noteRead();
+    if (this.toClient.isEmpty || this.state === 'closed' || this.deferReplies()) return;
     if (!this.flushClient()) this.server?.pause();
   }
 
@@ -370,8 +396,10 @@ export abstract class ServerRelay implements ServerSink {
       conn.prepared.clear();
       conn.applied.clear();
     }
-    // Replies still buffered for the client go out before the server can serve anyone else.
-    if (!this.toClient.isEmpty && this.state !== 'closed') this.flushClient();
+    // Replies still buffered for the client go out before the server can serve anyone else (or
+    // stay ranges of its read buffer, which is then not reused: see hasReleasedServerBytes).
+    // Never paused here: it is about to serve someone else.
+    if (!this.toClient.isEmpty && this.state !== 'closed' && !this.deferReplies()) this.flushClient();
     conn.detach(this.deps.clock());
     this.server = null;
     this.pool!.release(conn);

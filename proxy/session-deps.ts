@@ -5,6 +5,7 @@ import type { ClientSession } from './client-session.js';
 import type { Pool } from './server/pool.js';
 import type { StatementClassifier, StatementInfo } from './session-types.js';
 import type { ProxyStats } from './stats.js';
+import type { TurnBatcher } from './turn-batcher.js';
 
 /** PgBouncer's client states: CL_ACTIVE with or without a server, CL_WAITING while one is found. */
 export type ClientState = 'login' | 'idle' | 'waiting' | 'active' | 'closed';
@@ -42,6 +43,8 @@ export interface SessionDeps {
   monotonic: () => number;
   /** Server-side names of statements some server has accepted (shared by all sessions, bounded). */
   knownStatements: { has(name: string): boolean; add(name: string): void };
+  /** The event loop's load: replies to clients go out at once, or once per loop turn when busy. */
+  turns: TurnBatcher;
   onClosed(session: ClientSession): void;
   /** A statement changed the schema: cached knowledge of functions may be stale. */
   onDdl(): void;

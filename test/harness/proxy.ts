@@ -4,6 +4,16 @@ import pino from 'pino';
 import { type ConfigInput, validateConfig } from '../../config.js';
 import type { LocalCluster } from '../../demo/local-cluster.js';
 import { type RunningProxy, type StartOptions, startPgroute } from '../../main.js';
+import { TurnBatcher } from '../../proxy/turn-batcher.js';
+
+/**
+ * Both ways replies reach clients: at once (the default under a test's light load) and batched per
+ * event-loop turn (what a busy proxy does). Client-facing suites run under both.
+ */
+export const REPLY_BATCHING = [
+  { name: 'replies written at once', make: (): TurnBatcher | undefined => undefined },
+  { name: 'replies batched per loop turn', make: (): TurnBatcher | undefined => new TurnBatcher(0) },
+];
 
 export interface TestProxy {
   proxy: RunningProxy;

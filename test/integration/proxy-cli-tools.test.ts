@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TurnBatcher } from '../../proxy/turn-batcher.js';
 import { sharedCluster } from '../harness/cluster.js';
 import { startTestProxy, type TestProxy } from '../harness/proxy.js';
 
@@ -68,16 +69,39 @@ describe('psql through pgroute', () => {
 describe('pgbench through pgroute', () => {
   for (const mode of ['simple', 'extended', 'prepared'] as const) {
     it(`runs -M ${mode} at 32 clients without a failed transaction`, async () => {
-      const { stdout } = await run(
-        'pgbench',
-        ['-n', '-M', mode, '-c', '32', '-j', '2', '-t', '50', tp.url({ mode: 'rw' })],
-        { env: env({ PGOPTIONS: '-c search_path=bench' }), maxBuffer: 10 << 20 },
-      );
-      expect(stdout).toMatch(/number of transactions actually processed: 1600\/1600/);
-      expect(stdout).toMatch(/number of failed transactions: 0 /);
+      await expectCleanPgbench(tp, mode);
     }, 120_000);
   }
 });
+
+describe('pgbench through pgroute, replies batched per loop turn', () => {
+  let batched: TestProxy;
+  beforeAll(async () => {
+    batched = await startTestProxy(
+      sharedCluster(),
+      { pool: { size: 8 } },
+      { turnBatcher: new TurnBatcher(0) },
+    );
+  });
+  afterAll(() => batched.stop());
+
+  for (const mode of ['simple', 'extended', 'prepared'] as const) {
+    it(`runs -M ${mode} at 32 clients without a failed transaction`, async () => {
+      await expectCleanPgbench(batched, mode);
+    }, 120_000);
+  }
+});
+
+/** pgbench's default TPC-B-like script, 50 transactions for each of 32 clients over 2 threads. */
+async function expectCleanPgbench(proxy: TestProxy, mode: 'simple' | 'extended' | 'prepared'): Promise<void> {
+  const { stdout } = await run(
+    'pgbench',
+    ['-n', '-M', mode, '-c', '32', '-j', '2', '-t', '50', proxy.url({ mode: 'rw' })],
+    { env: env({ PGOPTIONS: '-c search_path=bench' }), maxBuffer: 10 << 20 },
+  );
+  expect(stdout).toMatch(/number of transactions actually processed: 1600\/1600/);
+  expect(stdout).toMatch(/number of failed transactions: 0 /);
+}
 
 function execWithInput(url: string, input: string): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

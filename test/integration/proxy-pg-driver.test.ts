@@ -5,27 +5,10 @@ import type net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedCluster } from '../harness/cluster.js';
-import { startTestProxy, type TestProxy } from '../harness/proxy.js';
+import { REPLY_BATCHING, startTestProxy, type TestProxy } from '../harness/proxy.js';
 
 let tp: TestProxy;
 const table = `pg_driver_${process.pid}`;
-
-beforeAll(async () => {
-  // A pool of 2 server connections for 8 clients forces every client onto several server connections.
-  tp = await startTestProxy(sharedCluster(), { pool: { size: 2 } });
-  const c = new pg.Client(tp.params({ mode: 'rw' }));
-  await c.connect();
-  await c.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
-  await c.end();
-});
-
-afterAll(async () => {
-  const c = new pg.Client(tp.params({ mode: 'rw' }));
-  await c.connect();
-  await c.query(`DROP TABLE IF EXISTS ${table}`);
-  await c.end();
-  await tp.stop();
-});
 
 async function withClient<T>(fn: (c: pg.Client) => Promise<T>, mode: 'rw' | 'auto' = 'rw'): Promise<T> {
   const c = new pg.Client(tp.params({ mode }));
@@ -37,7 +20,24 @@ async function withClient<T>(fn: (c: pg.Client) => Promise<T>, mode: 'rw' | 'aut
   }
 }
 
-describe('node-postgres through pgroute', () => {
+describe.each(REPLY_BATCHING)('node-postgres through pgroute, $name', (batching) => {
+  beforeAll(async () => {
+    // A pool of 2 server connections for 8 clients forces every client onto several server connections.
+    tp = await startTestProxy(sharedCluster(), { pool: { size: 2 } }, { turnBatcher: batching.make() });
+    const c = new pg.Client(tp.params({ mode: 'rw' }));
+    await c.connect();
+    await c.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
+    await c.end();
+  });
+
+  afterAll(async () => {
+    const c = new pg.Client(tp.params({ mode: 'rw' }));
+    await c.connect();
+    await c.query(`DROP TABLE IF EXISTS ${table}`);
+    await c.end();
+    await tp.stop();
+  });
+
   it('runs a parameterised query and gets typed results', async () => {
     const r = await withClient((c) => c.query('SELECT $1::int + $2::int AS sum, $3::text AS t', [2, 3, 'x']));
     expect(r.rows).toEqual([{ sum: 5, t: 'x' }]);

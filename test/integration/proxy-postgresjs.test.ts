@@ -5,26 +5,26 @@ import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedCluster } from '../harness/cluster.js';
-import { startTestProxy, type TestProxy } from '../harness/proxy.js';
+import { REPLY_BATCHING, startTestProxy, type TestProxy } from '../harness/proxy.js';
 
 let tp: TestProxy;
 let sql: postgres.Sql;
 const table = `pgjs_${process.pid}`;
 
-beforeAll(async () => {
-  tp = await startTestProxy(sharedCluster(), { pool: { size: 3 } });
-  // postgres.js prepares every statement by default (named, reused): the hard case for transaction pooling.
-  sql = postgres({ ...tp.params({ mode: 'rw' }), max: 6, onnotice: () => {} });
-  await sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
-});
+describe.each(REPLY_BATCHING)('postgres.js through pgroute, $name', (batching) => {
+  beforeAll(async () => {
+    tp = await startTestProxy(sharedCluster(), { pool: { size: 3 } }, { turnBatcher: batching.make() });
+    // postgres.js prepares every statement by default (named, reused): the hard case for transaction pooling.
+    sql = postgres({ ...tp.params({ mode: 'rw' }), max: 6, onnotice: () => {} });
+    await sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
+  });
 
-afterAll(async () => {
-  await sql.unsafe(`DROP TABLE IF EXISTS ${table}`);
-  await sql.end();
-  await tp.stop();
-});
+  afterAll(async () => {
+    await sql.unsafe(`DROP TABLE IF EXISTS ${table}`);
+    await sql.end();
+    await tp.stop();
+  });
 
-describe('postgres.js through pgroute', () => {
   it('runs prepared statements concurrently across many transactions', async () => {
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => sql`SELECT ${i}::int * 3 AS v`));
     for (const [i, r] of results.entries()) expect(r[0]!.v).toBe(i * 3);
