@@ -97,6 +97,8 @@ export interface MetricsSource {
   readonly sessions: Iterable<SessionView> & { readonly size: number };
   readonly stats: StatsView;
   readonly classifier: { readonly cacheHits?: number; readonly cacheMisses?: number };
+  /** TurnBatcher (proxy/turn-batcher.ts). */
+  readonly turns?: { readonly isBusy: boolean; readonly readsPerTurn: number };
   /** ms epoch. */
   readonly startedAt: number;
 }

@@ -35,6 +35,7 @@ export function buildMetricsRegistry(source: MetricsSource, options: RegistryOpt
   registerPoolMetrics(register, source);
   registerRequestMetrics(register, source);
   registerTopologyMetrics(register, source);
+  registerLoopMetrics(register, source);
   return register;
 }
 
@@ -279,6 +280,25 @@ function registerRequestMetrics(register: Registry, source: MetricsSource): void
     type: 'counter',
     read: () => optionalSample(readOptionalNumber(source.classifier.cacheMisses)),
   });
+}
+
+function registerLoopMetrics(register: Registry, source: MetricsSource): void {
+  const turns = source.turns;
+  if (!turns) return;
+  gauge(
+    register,
+    'pgroute_event_loop_reads_per_turn',
+    'Socket reads handled per event-loop turn, a moving average: the load reply batching follows.',
+    [],
+    (emit) => emit({}, turns.readsPerTurn),
+  );
+  gauge(
+    register,
+    'pgroute_reply_batching',
+    '1 while the event loop is busy enough that replies to clients are written once per loop turn.',
+    [],
+    (emit) => emit({}, turns.isBusy ? 1 : 0),
+  );
 }
 
 function registerTopologyMetrics(register: Registry, source: MetricsSource): void {

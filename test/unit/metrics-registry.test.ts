@@ -174,6 +174,7 @@ function fakeSource() {
     sessions,
     stats,
     classifier,
+    turns: { isBusy: true, readsPerTurn: 31.5 },
     startedAt: 1_700_000_000_000,
   };
   return { source, stats, router, classifier };
@@ -297,6 +298,8 @@ describe('buildMetricsRegistry', () => {
     const samples = await scrape(source);
     expect(sampleValue(samples, 'pgroute_held_writes')).toBe(4);
     expect(sampleValue(samples, 'pgroute_paused')).toBe(1);
+    expect(sampleValue(samples, 'pgroute_reply_batching')).toBe(1);
+    expect(sampleValue(samples, 'pgroute_event_loop_reads_per_turn')).toBe(31.5);
     expect(sampleValue(samples, 'pgroute_pinned_clients', { reason: 'advisory-lock' })).toBe(1);
     expect(sampleValue(samples, 'pgroute_pins_total', { reason: 'advisory-lock' })).toBe(2);
     expect(sampleValue(samples, 'pgroute_auth_failures_total', { listener: 'auto@127.0.0.1:6432' })).toBe(2);
