@@ -98,7 +98,7 @@ export interface MetricsSource {
   readonly stats: StatsView;
   readonly classifier: { readonly cacheHits?: number; readonly cacheMisses?: number };
   /** TurnBatcher (proxy/turn-batcher.ts). */
-  readonly turns?: { readonly isBusy: boolean; readonly readsPerTurn: number };
+  readonly turns: { readonly isBusy: boolean; readonly readsPerTurn: number };
   /** ms epoch. */
   readonly startedAt: number;
 }

@@ -284,7 +284,6 @@ function registerRequestMetrics(register: Registry, source: MetricsSource): void
 
 function registerLoopMetrics(register: Registry, source: MetricsSource): void {
   const turns = source.turns;
-  if (!turns) return;
   gauge(
     register,
     'pgroute_event_loop_reads_per_turn',

@@ -3,9 +3,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TurnBatcher } from '../../proxy/turn-batcher.js';
 import { sharedCluster } from '../harness/cluster.js';
-import { startTestProxy, type TestProxy } from '../harness/proxy.js';
+import { REPLY_BATCHING, startTestProxy, type TestProxy } from '../harness/proxy.js';
 
 const run = promisify(execFile);
 let tp: TestProxy;
@@ -66,28 +65,16 @@ describe('psql through pgroute', () => {
   });
 });
 
-describe('pgbench through pgroute', () => {
-  for (const mode of ['simple', 'extended', 'prepared'] as const) {
-    it(`runs -M ${mode} at 32 clients without a failed transaction`, async () => {
-      await expectCleanPgbench(tp, mode);
-    }, 120_000);
-  }
-});
-
-describe('pgbench through pgroute, replies batched per loop turn', () => {
-  let batched: TestProxy;
+describe.each(REPLY_BATCHING)('pgbench through pgroute, $name', (batching) => {
+  let proxy: TestProxy;
   beforeAll(async () => {
-    batched = await startTestProxy(
-      sharedCluster(),
-      { pool: { size: 8 } },
-      { turnBatcher: new TurnBatcher(0) },
-    );
+    proxy = await startTestProxy(sharedCluster(), { pool: { size: 8 } }, { turnBatcher: batching.make() });
   });
-  afterAll(() => batched.stop());
+  afterAll(() => proxy.stop());
 
   for (const mode of ['simple', 'extended', 'prepared'] as const) {
     it(`runs -M ${mode} at 32 clients without a failed transaction`, async () => {
-      await expectCleanPgbench(batched, mode);
+      await expectCleanPgbench(proxy, mode);
     }, 120_000);
   }
 });

@@ -49,6 +49,7 @@ function sourceWith(instances: InstanceState[], primaryId: string | null): Metri
       authFailures: 0,
     },
     classifier: {},
+    turns: { isBusy: false, readsPerTurn: 0 },
     startedAt: 1_700_000_000_000,
   };
 }
