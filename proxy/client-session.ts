@@ -3,7 +3,7 @@
 import type net from 'node:net';
 import type { ClassifyMemo } from '../router/classify.js';
 import { startsTransactionBlock } from '../router/policy.js';
-import { QueryShape } from '../router/query-shape.js';
+import { QueryShapes } from '../router/query-shape.js';
 import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
 import { answerKnownParses } from './known-parses.js';
 import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
@@ -52,8 +52,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   private lastParse: { msg: Buffer; info: StatementInfo; epoch: number } | null = null;
   /** The last simple-protocol statement classified, by normalised text. */
   private readonly lastQuery: ClassifyMemo = { key: null, base: null, epoch: -1, spans: [], isShared: false };
-  /** The same statement by its bytes: a repeat with other literals needs no decoding at all. */
-  private readonly queryShape = new QueryShape<StatementInfo>();
+  /** Recent statements by their bytes: a repeat with other literals needs no decoding at all. */
+  private readonly queryShapes = new QueryShapes<StatementInfo>();
 
   constructor(
     socket: net.Socket,
@@ -164,7 +164,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     // read the same text.
     const shaped =
       type === Frontend.Query && !this.deps.logStatements
-        ? this.queryShape.match(msg, this.deps.classifier.epoch)
+        ? this.queryShapes.match(msg, this.deps.classifier.epoch)
         : null;
     const sql = type === Frontend.Query && shaped === null ? readQuery(msg) : null;
     if (this.deps.logStatements && (sql !== null || type === Frontend.Parse)) {
@@ -219,8 +219,10 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       const classifier = this.deps.classifier;
       const memo = this.lastQuery;
       const info = classifier.classify(sql, memo);
-      if (memo.isShared) this.queryShape.remember(msg, sql, memo.spans, info, classifier.epoch);
-      else this.queryShape.clear();
+      // A pgroute.* command inside a batch reaches this point; answered from its shape later, a lone
+      // one would skip answerLocalCommand.
+      if (memo.isShared && !PGROUTE_COMMAND_HINT.test(sql))
+        this.queryShapes.remember(msg, sql, memo.spans, info, classifier.epoch);
       return info;
     }
     if (type === Frontend.Parse) {
@@ -375,7 +377,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
 
   /** SET/SHOW pgroute.*: answered here, in order with anything still owed by an attached server. */
   private answerLocalCommand(sql: string): boolean {
-    if (!/pgroute\./i.test(sql)) return false;
+    if (!PGROUTE_COMMAND_HINT.test(sql)) return false;
     const info = this.deps.classifier.classify(sql);
     if (!isPgrouteCommand(sql, info)) return false;
     // Answered in turn: after anything an attached server still owes (a SHOW pgroute.last_lsn must
@@ -571,6 +573,9 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.socket.destroy();
   }
 }
+
+/** Every pgroute.* command names the prefix: texts without it need no closer look. */
+const PGROUTE_COMMAND_HINT = /pgroute\./i;
 
 /** Longest Parse remembered for the byte comparison (memory per client connection). */
 const LAST_PARSE_LIMIT = 4096;

@@ -88,6 +88,67 @@ export class QueryShape<T> {
     this.text = null;
     this.result = null;
   }
+
+  get isRemembered(): boolean {
+    return this.text !== null;
+  }
+
+  /** Bytes of the remembered text (0 when nothing is remembered). */
+  get byteLength(): number {
+    return this.text === null ? 0 : this.text.length;
+  }
+}
+
+/** Shapes a session keeps at most. */
+export const QUERY_SHAPES_MAX = 16;
+
+/**
+ * A session's recent Query shapes, most recently matched first. Applications cycle through a few
+ * statements (pgbench's TPC-B-like script sends seven per transaction, eleven shapes since a
+ * negative literal's minus sign is fixed text), and one remembered shape then misses on every one
+ * of them: each is decoded, searched for `pgroute.`, normalised and hashed into the shared cache
+ * again. Sixteen shapes cover such a cycle (a cycle longer than the capacity would miss every time
+ * under least-recently-used eviction); their texts together stay within QUERY_SHAPE_LIMIT bytes, the
+ * memory one shape was allowed, so a session costs no more than before.
+ */
+export class QueryShapes<T> {
+  private readonly shapes: QueryShape<T>[] = [];
+  private bytes = 0;
+
+  /** The answer remembered for `msg`'s shape, if any (see QueryShape.match). */
+  match(msg: Buffer, epoch: number): T | null {
+    const shapes = this.shapes;
+    for (let i = 0; i < shapes.length; i++) {
+      const shape = shapes[i]!;
+      const result = shape.match(msg, epoch);
+      if (result === null) continue;
+      // Moved to the front by hand: Array.prototype.copyWithin is a generic builtin, far slower here.
+      for (let j = i; j > 0; j--) shapes[j] = shapes[j - 1]!;
+      shapes[0] = shape;
+      return result;
+    }
+    return null;
+  }
+
+  /** Remember one more shape (see QueryShape.remember), dropping the least recently matched to fit. */
+  remember(msg: Buffer, sql: string, spans: readonly number[], result: T, epoch: number): void {
+    const shape = new QueryShape<T>();
+    shape.remember(msg, sql, spans, result, epoch);
+    if (!shape.isRemembered) return;
+    const length = shape.byteLength;
+    while (
+      this.shapes.length > 0 &&
+      (this.shapes.length >= QUERY_SHAPES_MAX || this.bytes + length > QUERY_SHAPE_LIMIT)
+    ) {
+      this.bytes -= this.shapes.pop()!.byteLength;
+    }
+    this.shapes.unshift(shape);
+    this.bytes += length;
+  }
+
+  get size(): number {
+    return this.shapes.length;
+  }
 }
 
 /** a[p, p + (bEnd - q)) equals b[q, bEnd). A loop: the ranges are short, a native compare costs more. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildQuery } from '../../proxy/wire/frontend-messages.js';
 import { normalizeSql } from '../../router/normalize.js';
-import { QUERY_SHAPE_LIMIT, QueryShape } from '../../router/query-shape.js';
+import { QUERY_SHAPE_LIMIT, QUERY_SHAPES_MAX, QueryShape, QueryShapes } from '../../router/query-shape.js';
 
 /** A shape that remembers `sql` the way a session does, answering with the text's normalised key. */
 function shapeOf(sql: string, epoch = 0): QueryShape<string> {
@@ -147,5 +147,82 @@ describe('QueryShape', () => {
     }
     // The mutations must exercise the accepting path too, or this test would prove nothing.
     expect(matched).toBeGreaterThan(checked / 20);
+  });
+});
+
+/** The statements of pgbench's TPC-B-like script, with the literals of one transaction. */
+function tpcb(aid: number, tid: number, bid: number, delta: number): string[] {
+  return [
+    'BEGIN;',
+    `UPDATE pgbench_accounts SET abalance = abalance + ${delta} WHERE aid = ${aid};`,
+    `SELECT abalance FROM pgbench_accounts WHERE aid = ${aid};`,
+    `UPDATE pgbench_tellers SET tbalance = tbalance + ${delta} WHERE tid = ${tid};`,
+    `UPDATE pgbench_branches SET bbalance = bbalance + ${delta} WHERE bid = ${bid};`,
+    `INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (${tid}, ${bid}, ${aid}, ${delta}, CURRENT_TIMESTAMP);`,
+    'END;',
+  ];
+}
+
+function rememberIn(shapes: QueryShapes<string>, sql: string, epoch = 0): void {
+  const spans: number[] = [];
+  const { key } = normalizeSql(sql, spans);
+  shapes.remember(buildQuery(sql), sql, spans, key, epoch);
+}
+
+describe('QueryShapes', () => {
+  it('answers every statement of a cycle, each with its own answer', () => {
+    const shapes = new QueryShapes<string>();
+    // pgbench's delta is negative half the time: a minus sign is fixed text, so a second shape.
+    for (const sql of [...tpcb(1, 2, 3, -40), ...tpcb(1, 2, 3, 40)]) {
+      if (shapes.match(buildQuery(sql), 0) === null) rememberIn(shapes, sql);
+    }
+    expect(shapes.size).toBe(11);
+    for (let round = 0; round < 3; round++) {
+      for (const sql of [...tpcb(9000 + round, 7, 1, 4321), ...tpcb(5, 6, 7, -1)]) {
+        expect(shapes.match(buildQuery(sql), 0)).toBe(normalizeSql(sql).key);
+      }
+    }
+    expect(shapes.match(buildQuery('SELECT 1'), 0)).toBeNull();
+  });
+
+  it('keeps the most recently matched shapes, at most QUERY_SHAPES_MAX', () => {
+    const shapes = new QueryShapes<string>();
+    const text = (i: number): string => `SELECT c${i} FROM t WHERE id = 1`;
+    for (let i = 0; i < QUERY_SHAPES_MAX; i++) rememberIn(shapes, text(i));
+    // Used again: no longer the least recent one.
+    expect(shapes.match(buildQuery(text(0).replace('1', '2')), 0)).not.toBeNull();
+    rememberIn(shapes, text(100));
+    expect(shapes.size).toBe(QUERY_SHAPES_MAX);
+    expect(shapes.match(buildQuery(text(0)), 0)).not.toBeNull();
+    expect(shapes.match(buildQuery(text(1)), 0)).toBeNull();
+    expect(shapes.match(buildQuery(text(100)), 0)).not.toBeNull();
+  });
+
+  it('keeps their texts within QUERY_SHAPE_LIMIT bytes together', () => {
+    const shapes = new QueryShapes<string>();
+    rememberIn(shapes, 'SELECT a FROM t WHERE id = 1');
+    rememberIn(shapes, 'SELECT b FROM t WHERE id = 1');
+    // 4058 bytes: room for one of the 28-byte texts beside it, not for both.
+    const long = `SELECT '${'x'.repeat(QUERY_SHAPE_LIMIT - 67)}' FROM t WHERE id = 1`;
+    rememberIn(shapes, long);
+    // The long text fits only with one of the others dropped: the older one.
+    expect(shapes.match(buildQuery(long), 0)).not.toBeNull();
+    expect(shapes.match(buildQuery('SELECT b FROM t WHERE id = 2'), 0)).not.toBeNull();
+    expect(shapes.match(buildQuery('SELECT a FROM t WHERE id = 2'), 0)).toBeNull();
+  });
+
+  it('drops nothing for a text it cannot remember', () => {
+    const shapes = new QueryShapes<string>();
+    for (let i = 0; i < QUERY_SHAPES_MAX; i++) rememberIn(shapes, `SELECT c${i} FROM t`);
+    rememberIn(shapes, "SELECT 'é' FROM t");
+    expect(shapes.size).toBe(QUERY_SHAPES_MAX);
+    expect(shapes.match(buildQuery("SELECT 'é' FROM t"), 0)).toBeNull();
+  });
+
+  it('answers only for the classifier epoch each shape was remembered in', () => {
+    const shapes = new QueryShapes<string>();
+    rememberIn(shapes, 'SELECT 1', 4);
+    expect(shapes.match(buildQuery('SELECT 2'), 4)).not.toBeNull();
+    expect(shapes.match(buildQuery('SELECT 2'), 5)).toBeNull();
   });
 });
