@@ -163,7 +163,11 @@ export abstract class ServerRelay implements ServerSink, TurnFlushable {
   flushTurn(): void {
     this.isTurnFlushPending = false;
     if (this.toClient.isEmpty || this.state === 'closed') return;
-    // The server attached now (if any) waits until the client reads: the same backpressure as below.
+    this.writeReplies();
+  }
+
+  /** Write the relayed replies; a client that cannot take them stops the attached server's reads. */
+  private writeReplies(): void {
     if (!this.flushClient()) this.server?.pause();
   }
 
@@ -259,7 +263,7 @@ export abstract class ServerRelay implements ServerSink, TurnFlushable {
   onServerChunkEnd(): void {
     this.deps.turns.noteRead();
     if (this.toClient.isEmpty || this.state === 'closed' || this.deferReplies()) return;
-    if (!this.flushClient()) this.server?.pause();
+    this.writeReplies();
   }
 
   hasReleasedServerBytes(): boolean {

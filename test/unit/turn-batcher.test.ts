@@ -15,7 +15,11 @@ function manualTurns(busyAt: number) {
     for (let i = 0; i < reads; i++) batcher.noteRead();
     endTurn();
   };
-  return { batcher, scheduled, endTurn, turn };
+  /** `count` turns of `reads` reads each. */
+  const turns = (count: number, reads: number): void => {
+    for (let i = 0; i < count; i++) turn(reads);
+  };
+  return { batcher, scheduled, endTurn, turn, turns };
 }
 
 function counter(): TurnFlushable & { flushes: number } {
@@ -41,36 +45,36 @@ describe('TurnBatcher', () => {
   });
 
   it('counts a measured turn whole, from its first read to its end', () => {
-    const { batcher, turn } = manualTurns(16);
-    for (let i = 0; i < 400; i++) turn(5);
+    const { batcher, turns } = manualTurns(16);
+    turns(400, 5);
     expect(batcher.readsPerTurn).toBeCloseTo(5, 1);
   });
 
   it('writes at once under light load and batches once turns hold many reads', () => {
-    const { batcher, turn } = manualTurns(16);
-    for (let i = 0; i < 100; i++) turn(3);
+    const { batcher, turns } = manualTurns(16);
+    turns(100, 3);
     expect(batcher.isBusy).toBe(false);
-    for (let i = 0; i < 100; i++) turn(30);
+    turns(100, 30);
     expect(batcher.isBusy).toBe(true);
   });
 
   it('is not flipped by one burst, wherever it falls', () => {
     for (let offset = 0; offset < 20; offset++) {
-      const { batcher, turn } = manualTurns(16);
-      for (let i = 0; i < 60 + offset; i++) turn(3);
+      const { batcher, turn, turns } = manualTurns(16);
+      turns(60 + offset, 3);
       turn(100);
-      for (let i = 0; i < 3; i++) turn(3);
+      turns(3, 3);
       expect(batcher.isBusy).toBe(false);
     }
   });
 
   it('leaves batching only well below the threshold (no flapping around it)', () => {
-    const { batcher, turn } = manualTurns(16);
-    for (let i = 0; i < 100; i++) turn(30);
+    const { batcher, turns } = manualTurns(16);
+    turns(100, 30);
     expect(batcher.isBusy).toBe(true);
-    for (let i = 0; i < 150; i++) turn(12);
+    turns(150, 12);
     expect(batcher.isBusy).toBe(true);
-    for (let i = 0; i < 150; i++) turn(2);
+    turns(150, 2);
     expect(batcher.isBusy).toBe(false);
   });
 
