@@ -1,5 +1,7 @@
 // Collects the bytes bound for one socket during a read and writes them in one go, merging adjacent ranges.
 
+import { view } from './wire/view.js';
+
 /**
  * Relayed messages are usually ranges of the same received chunk, back to back; merging adjacent
  * ranges turns "RowDescription, DataRow..., CommandComplete, ReadyForQuery" into a single write of the
@@ -48,7 +50,7 @@ export class Outbox {
       return socket.write(
         this.rangeStart === 0 && this.rangeEnd === chunk.length
           ? chunk
-          : chunk.subarray(this.rangeStart, this.rangeEnd),
+          : view(chunk, this.rangeStart, this.rangeEnd),
       );
     }
     this.closeRange();
@@ -63,6 +65,6 @@ export class Outbox {
     const chunk = this.rangeChunk;
     if (chunk === null) return;
     this.rangeChunk = null;
-    this.parts.push(chunk.subarray(this.rangeStart, this.rangeEnd));
+    this.parts.push(view(chunk, this.rangeStart, this.rangeEnd));
   }
 }
