@@ -23,7 +23,7 @@ import { buildSettingsSync } from './settings-sync.js';
 import { readyForQuery } from './wire/backend-messages.js';
 import { Frontend } from './wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from './wire/framer.js';
-import { buildQuery, isUnnamedBind, readBindHead, readParse, readQuery } from './wire/frontend-messages.js';
+import { buildQuery, isUnnamedBind, readParse, readQuery } from './wire/frontend-messages.js';
 import { onReads } from './wire/read-buffer.js';
 import { view } from './wire/view.js';
 
@@ -243,8 +243,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     if (type === Frontend.Bind) {
       // The unnamed statement was classified with its Parse.
       if (isUnnamedBind(msg)) return null;
-      const head = readBindHead(msg);
-      const stmt = head.statement ? this.statements.get(head.statement) : undefined;
+      const { stmt } = this.statements.forBind(msg);
       return stmt ? this.deps.classifier.classifyPrepared(stmt.query) : null;
     }
     return null;

@@ -23,7 +23,6 @@ import {
   isPortalTarget,
   isUnnamedBind,
   isUnnamedParse,
-  readBindHead,
   readParse,
   readQuery,
   readTarget,
@@ -91,7 +90,7 @@ export function writeRequest(
         throw err;
       }
       if (conn.prepared.has(stmt.serverName)) {
-        touch(conn.prepared, stmt.serverName);
+        touch(conn, stmt.serverName);
         q.push({ kind: 'fake', reply: PARSE_COMPLETE });
         return { kind: 'ok', info, isExtended: true, hasFake: true };
       }
@@ -104,8 +103,7 @@ export function writeRequest(
         relay(out, msg, chunk, start);
         return OK_NONE;
       }
-      const head = readBindHead(msg);
-      const stmt = head.statement ? statements.get(head.statement) : undefined;
+      const { head, stmt } = statements.forBind(msg);
       if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
       q.push(OWED_BIND);
       // Unnamed or unknown statements go as they are: the server reports 26000 itself.
@@ -201,7 +199,7 @@ function ensurePrepared(
   paramTypes: Buffer,
 ): void {
   if (conn.prepared.has(serverName)) {
-    touch(conn.prepared, serverName);
+    touch(conn, serverName);
     return;
   }
   prepareOn(conn, out, serverName, query, paramTypes, false);
@@ -218,6 +216,7 @@ function prepareOn(
   conn.queue.push({ kind: 'parse', forward: isForwarded, serverName });
   out.push(buildParse(serverName, query, paramTypes));
   conn.prepared.set(serverName, true);
+  conn.newestPrepared = serverName;
   // Bound the server's memory: the least recently used statement is closed (its CloseComplete hidden);
   // a client that uses it again gets it prepared again.
   if (conn.prepared.size > SERVER_STATEMENT_CACHE) {
@@ -228,8 +227,13 @@ function prepareOn(
   }
 }
 
-/** Least recently used first: re-insert on use. */
-function touch(m: Map<string, true>, key: string): void {
-  m.delete(key);
-  m.set(key, true);
+/**
+ * Least recently used first: re-insert on use. A connection serving one statement over and over
+ * (the usual case) already has it last, and skips the two hash operations.
+ */
+function touch(conn: ServerConnection, key: string): void {
+  if (conn.newestPrepared === key) return;
+  conn.prepared.delete(key);
+  conn.prepared.set(key, true);
+  conn.newestPrepared = key;
 }

@@ -46,6 +46,11 @@ export class ServerConnection implements FrameHandler {
   readonly applied = new Map<string, string>();
   /** Server-side names of the prepared statements this connection holds, least recently used first. */
   readonly prepared = new Map<string, true>();
+  /**
+   * The name last added to or moved to the end of `prepared`: while it is still in the map, it is
+   * the most recently used one. Only request-writer adds names.
+   */
+  newestPrepared: string | null = null;
   readonly queue = new ReplyQueue();
   txStatus: TxStatus = 'I';
   backendPid = 0;

@@ -1,7 +1,7 @@
 // Reads and rewrites the frontend messages that carry prepared-statement names (Parse, Bind, Describe, Close, Query).
 
 import { Frontend } from './codes.js';
-import { MessageReader, MessageWriter } from './writer.js';
+import { MalformedMessageError, MessageReader, MessageWriter } from './writer.js';
 
 export interface ParseMessage {
   name: string;
@@ -23,26 +23,35 @@ export function buildParse(name: string, query: string, paramTypes: Buffer): Buf
 }
 
 export interface BindHead {
-  portal: string;
+  /** Offset of the NUL that ends the portal name (the name starts at 5). */
+  portalEnd: number;
   statement: string;
   /** Offset of the first byte after the statement name: formats, parameters and result formats. */
   restOffset: number;
 }
 
 export function readBindHead(msg: Buffer): BindHead {
-  const r = new MessageReader(msg, 5);
-  const portal = r.cstring();
-  const statement = r.cstring();
-  return { portal, statement, restOffset: r.pos };
+  const portalEnd = msg.indexOf(0, 5);
+  const statementEnd = portalEnd < 0 ? -1 : msg.indexOf(0, portalEnd + 1);
+  if (statementEnd < 0) throw new MalformedMessageError('unterminated string');
+  // The portal name is copied as bytes, never decoded: only the statement name is looked up.
+  const statement = statementEnd === portalEnd + 1 ? '' : msg.toString('utf8', portalEnd + 1, statementEnd);
+  return { portalEnd, statement, restOffset: statementEnd + 1 };
 }
 
-/** The same Bind with another statement name; parameters are copied verbatim. */
+/**
+ * The same Bind with another statement name (ASCII, as server-side names are); the portal name,
+ * formats and parameters are copied verbatim, into one buffer of the final size.
+ */
 export function rebuildBind(msg: Buffer, head: BindHead, statement: string): Buffer {
-  return new MessageWriter()
-    .cstring(head.portal)
-    .cstring(statement)
-    .raw(msg.subarray(head.restOffset))
-    .finish(Frontend.Bind);
+  const restLength = msg.length - head.restOffset;
+  const out = Buffer.allocUnsafe(head.portalEnd + 1 + statement.length + 1 + restLength);
+  msg.copy(out, 0, 0, head.portalEnd + 1);
+  let off = head.portalEnd + 1 + out.write(statement, head.portalEnd + 1, 'latin1');
+  out[off++] = 0;
+  msg.copy(out, off, head.restOffset);
+  out.writeInt32BE(out.length - 1, 1);
+  return out;
 }
 
 /** Describe and Close share a layout: 'S' (statement) or 'P' (portal), then a name. */
