@@ -31,8 +31,8 @@ export interface BindHead {
 }
 
 export function readBindHead(msg: Buffer): BindHead {
-  const portalEnd = msg.indexOf(0, 5);
-  const statementEnd = portalEnd < 0 ? -1 : msg.indexOf(0, portalEnd + 1);
+  const portalEnd = nulFrom(msg, 5);
+  const statementEnd = portalEnd < 0 ? -1 : nulFrom(msg, portalEnd + 1);
   if (statementEnd < 0) throw new MalformedMessageError('unterminated string');
   // The portal name is copied as bytes, never decoded: only the statement name is looked up.
   const statement = statementEnd === portalEnd + 1 ? '' : msg.toString('utf8', portalEnd + 1, statementEnd);
@@ -81,8 +81,17 @@ export function isUnnamedParse(msg: Buffer): boolean {
  * together, answered from the bytes without decoding the portal name.
  */
 export function isUnnamedBind(msg: Buffer): boolean {
-  const portalEnd = msg.indexOf(0, 5);
+  const portalEnd = nulFrom(msg, 5);
   return portalEnd >= 0 && msg[portalEnd + 1] === 0;
+}
+
+/**
+ * Where the next NUL is at or after `from`, or -1. Names are short (usually empty): a loop here costs
+ * less than `indexOf`, which calls into C++ for every search.
+ */
+function nulFrom(msg: Buffer, from: number): number {
+  for (let i = from; i < msg.length; i++) if (msg[i] === 0) return i;
+  return -1;
 }
 
 /** True for a Describe or Close of a portal ('P'), read without decoding the name. */

@@ -8,7 +8,7 @@ import { SERVER_STATEMENT_CACHE, writeRequest } from '../../proxy/request-writer
 import type { ServerConnection } from '../../proxy/server/server-connection.js';
 import type { StatementClassifier } from '../../proxy/session-types.js';
 import { Frontend } from '../../proxy/wire/codes.js';
-import { readBindHead, rebuildBind } from '../../proxy/wire/frontend-messages.js';
+import { isUnnamedBind, readBindHead, rebuildBind } from '../../proxy/wire/frontend-messages.js';
 import { MalformedMessageError } from '../../proxy/wire/writer.js';
 
 function bind(portal: string, statement: string, values: (string | null)[] = []): Buffer {
@@ -27,6 +27,14 @@ describe('readBindHead and rebuildBind', () => {
         expect(renamed.equals(bind(portal, 'pgroute_0123abcd', values))).toBe(true);
       }
     }
+  });
+
+  it('tells a Bind of the unnamed statement from the bytes, whatever the portal', () => {
+    expect(isUnnamedBind(bind('', '', ['1']))).toBe(true);
+    expect(isUnnamedBind(bind('portal', '', ['1']))).toBe(true);
+    expect(isUnnamedBind(bind('', 's1', ['1']))).toBe(false);
+    expect(isUnnamedBind(bind('portal', 's1'))).toBe(false);
+    expect(isUnnamedBind(Buffer.from([Frontend.Bind, 0, 0, 0, 6, 0x70, 0x71]))).toBe(false);
   });
 
   it('rejects a Bind whose names are not terminated', () => {
