@@ -25,7 +25,6 @@ import { Frontend } from './wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from './wire/framer.js';
 import { buildQuery, isUnnamedBind, readParse, readQuery } from './wire/frontend-messages.js';
 import { onReads } from './wire/read-buffer.js';
-import { view } from './wire/view.js';
 
 export type {
   ClientState,
@@ -148,7 +147,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
 
   private onClientMessage(type: number, chunk: Buffer, start: number, end: number): void {
     // A read that holds exactly one message (a simple Query, usually) is that message: no view.
-    const msg = start === 0 && end === chunk.length ? chunk : view(chunk, start, end);
+    const msg = start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
     if (this.state === 'closed') return;
     if (this.state === 'waiting' || this.backlog.length > 0 || this.isLearningLsn) {
       this.backlog.push({ type, msg, chunk, start });

@@ -1,7 +1,5 @@
 // Collects the bytes bound for one socket during a read and writes them in one go, merging adjacent ranges.
 
-import { view } from './wire/view.js';
-
 /**
  * Relayed messages are usually ranges of the same received chunk, back to back; merging adjacent
  * ranges turns "RowDescription, DataRow..., CommandComplete, ReadyForQuery" into a single write of the
@@ -50,7 +48,7 @@ export class Outbox {
       return socket.write(
         this.rangeStart === 0 && this.rangeEnd === chunk.length
           ? chunk
-          : view(chunk, this.rangeStart, this.rangeEnd),
+          : chunk.subarray(this.rangeStart, this.rangeEnd),
       );
     }
     this.closeRange();
@@ -65,6 +63,6 @@ export class Outbox {
     const chunk = this.rangeChunk;
     if (chunk === null) return;
     this.rangeChunk = null;
-    this.parts.push(view(chunk, this.rangeStart, this.rangeEnd));
+    this.parts.push(chunk.subarray(this.rangeStart, this.rangeEnd));
   }
 }

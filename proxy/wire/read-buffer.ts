@@ -1,7 +1,6 @@
 // Reads a socket into arenas it owns (net.Socket `onread`) and still delivers ordinary 'data' events.
 
 import net from 'node:net';
-import { viewOf } from './view.js';
 
 /** One allocation serves many reads: Node's own read size. */
 const ARENA_SIZE = 64 * 1024;
@@ -22,10 +21,9 @@ const MIN_READ = 16 * 1024;
  * complete write keeps reading into the same few hot cache lines, and needs no new view for libuv.
  */
 export class ReadBuffer {
-  /** The arena's memory: views are made from it directly (see view.ts). */
-  private arena = new ArrayBuffer(ARENA_SIZE);
+  private arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
   private used = 0;
-  private free: Buffer = viewOf(this.arena, 0, ARENA_SIZE);
+  private free: Buffer = this.arena;
   /** Where the chunk last taken starts: `settle` moves back here when it is released. */
   private takenAt = 0;
   /**
@@ -52,7 +50,7 @@ export class ReadBuffer {
   take(n: number): Buffer {
     this.takenAt = this.used;
     this.used += n;
-    return viewOf(this.arena, this.takenAt, n);
+    return this.arena.subarray(this.takenAt, this.used);
   }
 
   /** After the chunk was consumed: reuse its bytes when released, else keep them and move past. */
@@ -63,10 +61,10 @@ export class ReadBuffer {
       return;
     }
     if (ARENA_SIZE - this.used < MIN_READ) {
-      this.arena = new ArrayBuffer(ARENA_SIZE);
+      this.arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
       this.used = 0;
     }
-    this.free = viewOf(this.arena, this.used, ARENA_SIZE - this.used);
+    this.free = this.arena.subarray(this.used);
   }
 }
 
