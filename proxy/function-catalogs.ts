@@ -17,6 +17,11 @@ export interface CatalogLog {
 export class FunctionCatalogs {
   private readonly catalogs = new Map<string, FunctionCatalog>();
   private readonly timer: NodeJS.Timeout;
+  /**
+   * Set by stop(): the instances may be going away with the proxy (the demo stops its cluster right
+   * after), so a load still in flight fails for a reason that is no news to anyone.
+   */
+  private isStopped = false;
 
   constructor(
     private readonly topology: TopologyView,
@@ -41,27 +46,30 @@ export class FunctionCatalogs {
 
   /** A client of this database arrived: make sure its functions are known. */
   track(user: string, database: string): void {
-    if (this.catalogs.has(database)) return;
+    if (this.isStopped || this.catalogs.has(database)) return;
     const catalog = new FunctionCatalog({
       query: (sql) => this.queryPrimary(user, database, sql),
       onChange: this.onChange,
-      onError: (err) => this.log.warn({ event: 'function-catalog-failed', database }, err.message),
+      onError: (err) => this.warnFailed(database, err),
     });
     this.catalogs.set(database, catalog);
-    catalog
-      .refresh()
-      .catch((err: unknown) =>
-        this.log.warn({ event: 'function-catalog-failed', database }, (err as Error).message),
-      );
+    catalog.refresh().catch((err: unknown) => this.warnFailed(database, err as Error));
   }
 
   /** DDL ran somewhere: functions may have been created, dropped or altered. */
   invalidate(): void {
+    if (this.isStopped) return;
     for (const c of this.catalogs.values()) void c.invalidate();
   }
 
+  /** No more loads; one still running may fail without a warning. */
   stop(): void {
+    this.isStopped = true;
     clearInterval(this.timer);
+  }
+
+  private warnFailed(database: string, err: Error): void {
+    if (!this.isStopped) this.log.warn({ event: 'function-catalog-failed', database }, err.message);
   }
 
   private refreshAll(): void {
