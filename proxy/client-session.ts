@@ -8,6 +8,7 @@ import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
 import { answerKnownParses } from './known-parses.js';
 import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
 import { answerLostTransaction, type SessionRoute } from './lost-transaction.js';
+import { ParseMemo } from './parse-memo.js';
 import { pinReasonFor } from './pin-reason.js';
 import { PoolWait, type PoolWaitOwner } from './pool-wait.js';
 import { PreparedStatements } from './prepared-statements.js';
@@ -48,8 +49,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   private isClientPaused = false;
   /** The pool wait of the request in flight, while it waits. */
   private wait: PoolWait | null = null;
-  /** The last Parse message classified, byte for byte, and its classification. */
-  private lastParse: { msg: Buffer; info: StatementInfo; epoch: number } | null = null;
+  /** Recent Parse messages, byte for byte, and their classifications. */
+  private readonly parses = new ParseMemo<StatementInfo>();
   /** The last simple-protocol statement classified, by normalised text. */
   private readonly lastQuery: ClassifyMemo = { key: null, base: null, epoch: -1, spans: [], isShared: false };
   /** Recent statements by their bytes: a repeat with other literals needs no decoding at all. */
@@ -226,17 +227,15 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       return info;
     }
     if (type === Frontend.Parse) {
-      // Drivers send the same Parse again and again (pgbench -M extended, unnamed statements): the
-      // bytes are compared before the text is decoded and looked up.
+      // Drivers send the same Parse again and again: the bytes are compared before the text is
+      // decoded and looked up (see ParseMemo).
       const classifier = this.deps.classifier;
-      const last = this.lastParse;
-      if (last !== null && last.epoch === classifier.epoch && msg.equals(last.msg)) return last.info;
+      const known = this.parses.match(msg, classifier.epoch);
+      if (known !== null) return known;
       const classified = classifier.classifyPrepared(readParse(msg).query);
       // Session SETs through the extended protocol pin (they are not replayed): route them as such.
       const info = classified.pin === 'session-set' ? { ...classified, settings: [] } : classified;
-      // A copy: a view would keep the whole read buffer it came from alive.
-      if (msg.length <= LAST_PARSE_LIMIT)
-        this.lastParse = { msg: Buffer.from(msg), info, epoch: classifier.epoch };
+      this.parses.remember(msg, info, classifier.epoch);
       return info;
     }
     if (type === Frontend.Bind) {
@@ -575,9 +574,6 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
 
 /** Every pgroute.* command names the prefix: texts without it need no closer look. */
 const PGROUTE_COMMAND_HINT = /pgroute\./i;
-
-/** Longest Parse remembered for the byte comparison (memory per client connection). */
-const LAST_PARSE_LIMIT = 4096;
 
 function isOn(v: string | undefined): boolean {
   return v !== undefined && ['on', 'true', 'yes', '1'].includes(v.toLowerCase());

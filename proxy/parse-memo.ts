@@ -1,0 +1,63 @@
+// A session's recent Parse messages, byte for byte, with the classification each one got.
+
+/** Parse messages a session remembers at most. */
+export const PARSE_MEMO_MAX = 16;
+
+/** Their bytes together stay within this (a copy per session), and a longer one is not kept. */
+export const PARSE_MEMO_BYTES = 4096;
+
+interface Remembered<T> {
+  msg: Buffer;
+  result: T;
+}
+
+/**
+ * Drivers send the same Parse again and again: pgbench -M extended and most drivers' unnamed
+ * statements re-parse every query, and an application cycles through a few of them (TPC-B's seven).
+ * Comparing bytes first skips decoding the text and looking it up in the shared cache. Most recently
+ * matched first; a cycle longer than the capacity misses every time, as with any LRU, and then costs
+ * one length comparison per entry.
+ */
+export class ParseMemo<T> {
+  private entries: Remembered<T>[] = [];
+  private bytes = 0;
+  /** The classifier's epoch the entries were classified in: a new one makes them all stale. */
+  private epoch = -1;
+
+  /** The result remembered for exactly these bytes, or null. */
+  match(msg: Buffer, epoch: number): T | null {
+    if (epoch !== this.epoch) return null;
+    const entries = this.entries;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.msg.length !== msg.length || !e.msg.equals(msg)) continue;
+      // Moved to the front by hand (see QueryShapes.match).
+      for (let j = i; j > 0; j--) entries[j] = entries[j - 1]!;
+      entries[0] = e;
+      return e.result;
+    }
+    return null;
+  }
+
+  remember(msg: Buffer, result: T, epoch: number): void {
+    if (epoch !== this.epoch) {
+      this.entries = [];
+      this.bytes = 0;
+      this.epoch = epoch;
+    }
+    if (msg.length > PARSE_MEMO_BYTES) return;
+    while (
+      this.entries.length > 0 &&
+      (this.entries.length >= PARSE_MEMO_MAX || this.bytes + msg.length > PARSE_MEMO_BYTES)
+    ) {
+      this.bytes -= this.entries.pop()!.msg.length;
+    }
+    // A copy: a view would keep the whole read buffer it came from alive.
+    this.entries.unshift({ msg: Buffer.from(msg), result });
+    this.bytes += msg.length;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+}
