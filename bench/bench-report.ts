@@ -32,6 +32,11 @@ export interface CellSummary {
   vsDirect: number | undefined;
   /** Ratio to Pgpool-II's tps in the same cell: the reference for pgroute-split's read/write split. */
   vsPgpool: number | undefined;
+  /**
+   * Lowest and highest ratio to PgBouncer in a single round (each round's runs follow each other
+   * closely): how far one round can be trusted on a noisy machine. Needs two paired rounds.
+   */
+  roundsVsPgbouncer: { min: number; max: number } | undefined;
 }
 
 export function summarizeRuns(records: RunRecord[]): CellSummary[] {
@@ -57,8 +62,33 @@ export function summarizeRuns(records: RunRecord[]): CellSummary[] {
       row,
       peers.find((r) => r.target === 'pgpool'),
     );
+    row.roundsVsPgbouncer = roundRange(records, row.cell, row.target);
   }
   return rows;
+}
+
+/** Per-round ratios of `target` to PgBouncer in `cell`, over the rounds where both completed. */
+function roundRange(
+  records: RunRecord[],
+  cell: string,
+  target: TargetName,
+): { min: number; max: number } | undefined {
+  const tpsOf = (t: TargetName): Map<number, number> => {
+    const byRound = new Map<number, number>();
+    for (const r of records) {
+      if (r.cell.label === cell && r.target === t && r.outcome.kind === 'completed')
+        byRound.set(r.round, r.outcome.tps);
+    }
+    return byRound;
+  };
+  const mine = tpsOf(target);
+  const reference = tpsOf('pgbouncer');
+  const ratios: number[] = [];
+  for (const [round, tps] of mine) {
+    const ref = reference.get(round);
+    if (ref !== undefined && ref > 0) ratios.push(tps / ref);
+  }
+  return ratios.length < 2 ? undefined : { min: Math.min(...ratios), max: Math.max(...ratios) };
 }
 
 function summarizeGroup(group: RunRecord[]): CellSummary {
@@ -80,6 +110,7 @@ function summarizeGroup(group: RunRecord[]): CellSummary {
       vsPgbouncer: undefined,
       vsDirect: undefined,
       vsPgpool: undefined,
+      roundsVsPgbouncer: undefined,
     };
   }
   const failedTransactions = completed.reduce((sum, r) => sum + r.failedTransactions, 0);
@@ -102,6 +133,7 @@ function summarizeGroup(group: RunRecord[]): CellSummary {
     vsPgbouncer: undefined,
     vsDirect: undefined,
     vsPgpool: undefined,
+    roundsVsPgbouncer: undefined,
   };
 }
 
@@ -115,7 +147,17 @@ function mean(values: number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-const HEADERS = ['cell', 'target', 'tps', 'lat ms', 'errors', 'vs pgbouncer', 'vs direct', 'vs pgpool'];
+const HEADERS = [
+  'cell',
+  'target',
+  'tps',
+  'lat ms',
+  'errors',
+  'vs pgbouncer',
+  'rounds vs pgb',
+  'vs direct',
+  'vs pgpool',
+];
 
 /** Fixed-width table; long reasons go to numbered notes under it so the columns stay readable. */
 export function formatSummaryTable(rows: CellSummary[]): string {
@@ -134,6 +176,9 @@ export function formatSummaryTable(rows: CellSummary[]): string {
       row.latencyMs === undefined ? '-' : row.latencyMs.toFixed(3),
       errors,
       formatRatio(row.vsPgbouncer),
+      row.roundsVsPgbouncer === undefined
+        ? '-'
+        : `${row.roundsVsPgbouncer.min.toFixed(2)}-${row.roundsVsPgbouncer.max.toFixed(2)}x`,
       formatRatio(row.vsDirect),
       formatRatio(row.vsPgpool),
     ];

@@ -168,6 +168,28 @@ describe('summarizeRuns', () => {
     expect(readColumn(table, 'pgroute-split', 'vs pgpool')).toBe('-');
   });
 
+  it('gives the lowest and highest single-round ratio to PgBouncer, over rounds both completed', () => {
+    const records = [
+      record('pgbouncer', 1, completed(1000)),
+      record('pgroute', 1, completed(800)),
+      record('pgbouncer', 2, completed(2000)),
+      record('pgroute', 2, completed(1200)),
+      record('pgbouncer', 3, completed(1000)),
+      record('pgroute', 3, completed(900)),
+      record('pgbouncer', 4, { kind: 'skipped', reason: 'pgbouncer did not answer' }),
+      record('pgroute', 4, completed(5000)),
+    ];
+    const rows = summarizeRuns(records);
+    expect(rows.find((r) => r.target === 'pgroute')?.roundsVsPgbouncer).toEqual({ min: 0.6, max: 0.9 });
+    const table = formatSummaryTable(rows);
+    expect(readColumn(table, 'pgroute', 'rounds vs pgb')).toBe('0.60-0.90x');
+    expect(readColumn(table, 'pgbouncer', 'rounds vs pgb')).toBe('1.00-1.00x');
+    // One paired round says nothing about the spread.
+    const single = summarizeRuns(records.slice(0, 2));
+    expect(single.find((r) => r.target === 'pgroute')?.roundsVsPgbouncer).toBeUndefined();
+    expect(readColumn(formatSummaryTable(single), 'pgroute', 'rounds vs pgb')).toBe('-');
+  });
+
   it('prints a skip reason once as a numbered note however many rows share it', () => {
     const table = formatSummaryTable(
       summarizeRuns([
