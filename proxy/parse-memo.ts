@@ -1,5 +1,7 @@
 // A session's recent Parse messages, byte for byte, with the classification each one got.
 
+import { RecentList } from '../router/recent-list.js';
+
 /** Parse messages a session remembers at most. */
 export const PARSE_MEMO_MAX = 16;
 
@@ -19,21 +21,22 @@ interface Remembered<T> {
  * one length comparison per entry.
  */
 export class ParseMemo<T> {
-  private entries: Remembered<T>[] = [];
-  private bytes = 0;
+  private readonly recent = new RecentList<Remembered<T>>(
+    PARSE_MEMO_MAX,
+    PARSE_MEMO_BYTES,
+    (entry) => entry.msg.length,
+  );
   /** The classifier's epoch the entries were classified in: a new one makes them all stale. */
   private epoch = -1;
 
   /** The result remembered for exactly these bytes, or null. */
   match(msg: Buffer, epoch: number): T | null {
     if (epoch !== this.epoch) return null;
-    const entries = this.entries;
+    const entries = this.recent.items;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       if (e.msg.length !== msg.length || !e.msg.equals(msg)) continue;
-      // Moved to the front by hand (see QueryShapes.match).
-      for (let j = i; j > 0; j--) entries[j] = entries[j - 1]!;
-      entries[0] = e;
+      this.recent.promote(i);
       return e.result;
     }
     return null;
@@ -41,23 +44,15 @@ export class ParseMemo<T> {
 
   remember(msg: Buffer, result: T, epoch: number): void {
     if (epoch !== this.epoch) {
-      this.entries = [];
-      this.bytes = 0;
+      this.recent.clear();
       this.epoch = epoch;
     }
     if (msg.length > PARSE_MEMO_BYTES) return;
-    while (
-      this.entries.length > 0 &&
-      (this.entries.length >= PARSE_MEMO_MAX || this.bytes + msg.length > PARSE_MEMO_BYTES)
-    ) {
-      this.bytes -= this.entries.pop()!.msg.length;
-    }
     // A copy: a view would keep the whole read buffer it came from alive.
-    this.entries.unshift({ msg: Buffer.from(msg), result });
-    this.bytes += msg.length;
+    this.recent.add({ msg: Buffer.from(msg), result });
   }
 
   get size(): number {
-    return this.entries.length;
+    return this.recent.size;
   }
 }

@@ -2,6 +2,7 @@
 // its literals, so the previous classification answers it without decoding or normalising the text.
 
 import { SPAN_INTEGER, SPAN_STRING } from './normalize.js';
+import { RecentList } from './recent-list.js';
 
 const HEADER = 5; // type byte + int32 length
 const QUOTE = 39;
@@ -112,19 +113,19 @@ export const QUERY_SHAPES_MAX = 16;
  * memory one shape was allowed, so a session costs no more than before.
  */
 export class QueryShapes<T> {
-  private readonly shapes: QueryShape<T>[] = [];
-  private bytes = 0;
+  private readonly recent = new RecentList<QueryShape<T>>(
+    QUERY_SHAPES_MAX,
+    QUERY_SHAPE_LIMIT,
+    (shape) => shape.byteLength,
+  );
 
   /** The answer remembered for `msg`'s shape, if any (see QueryShape.match). */
   match(msg: Buffer, epoch: number): T | null {
-    const shapes = this.shapes;
+    const shapes = this.recent.items;
     for (let i = 0; i < shapes.length; i++) {
-      const shape = shapes[i]!;
-      const result = shape.match(msg, epoch);
+      const result = shapes[i]!.match(msg, epoch);
       if (result === null) continue;
-      // Moved to the front by hand: Array.prototype.copyWithin is a generic builtin, far slower here.
-      for (let j = i; j > 0; j--) shapes[j] = shapes[j - 1]!;
-      shapes[0] = shape;
+      this.recent.promote(i);
       return result;
     }
     return null;
@@ -134,20 +135,11 @@ export class QueryShapes<T> {
   remember(msg: Buffer, sql: string, spans: readonly number[], result: T, epoch: number): void {
     const shape = new QueryShape<T>();
     shape.remember(msg, sql, spans, result, epoch);
-    if (!shape.isRemembered) return;
-    const length = shape.byteLength;
-    while (
-      this.shapes.length > 0 &&
-      (this.shapes.length >= QUERY_SHAPES_MAX || this.bytes + length > QUERY_SHAPE_LIMIT)
-    ) {
-      this.bytes -= this.shapes.pop()!.byteLength;
-    }
-    this.shapes.unshift(shape);
-    this.bytes += length;
+    if (shape.isRemembered) this.recent.add(shape);
   }
 
   get size(): number {
-    return this.shapes.length;
+    return this.recent.size;
   }
 }
 
