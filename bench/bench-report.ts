@@ -42,7 +42,7 @@ export interface CellSummary {
 export function summarizeRuns(records: RunRecord[]): CellSummary[] {
   const groups = new Map<string, RunRecord[]>();
   for (const record of records) {
-    const key = `${record.cell.label}\u0000${record.target}`;
+    const key = groupKey(record.cell.label, record.target);
     const group = groups.get(key) ?? [];
     group.push(record);
     groups.set(key, group);
@@ -62,31 +62,28 @@ export function summarizeRuns(records: RunRecord[]): CellSummary[] {
       row,
       peers.find((r) => r.target === 'pgpool'),
     );
-    row.roundsVsPgbouncer = roundRange(records, row.cell, row.target);
+    row.roundsVsPgbouncer = roundRange(
+      groups.get(groupKey(row.cell, row.target))!,
+      groups.get(groupKey(row.cell, 'pgbouncer')) ?? [],
+    );
   }
   return rows;
 }
 
-/** Per-round ratios of `target` to PgBouncer in `cell`, over the rounds where both completed. */
-function roundRange(
-  records: RunRecord[],
-  cell: string,
-  target: TargetName,
-): { min: number; max: number } | undefined {
-  const tpsOf = (t: TargetName): Map<number, number> => {
-    const byRound = new Map<number, number>();
-    for (const r of records) {
-      if (r.cell.label === cell && r.target === t && r.outcome.kind === 'completed')
-        byRound.set(r.round, r.outcome.tps);
-    }
-    return byRound;
-  };
-  const mine = tpsOf(target);
-  const reference = tpsOf('pgbouncer');
+/** One cell's runs of one target. */
+function groupKey(cell: string, target: TargetName): string {
+  return `${cell}\u0000${target}`;
+}
+
+/** Per-round ratios of a target to PgBouncer in one cell, over the rounds where both completed. */
+function roundRange(runs: RunRecord[], pgbouncerRuns: RunRecord[]): { min: number; max: number } | undefined {
+  const reference = new Map<number, number>();
+  for (const r of pgbouncerRuns) if (r.outcome.kind === 'completed') reference.set(r.round, r.outcome.tps);
   const ratios: number[] = [];
-  for (const [round, tps] of mine) {
-    const ref = reference.get(round);
-    if (ref !== undefined && ref > 0) ratios.push(tps / ref);
+  for (const r of runs) {
+    if (r.outcome.kind !== 'completed') continue;
+    const ref = reference.get(r.round);
+    if (ref !== undefined && ref > 0) ratios.push(r.outcome.tps / ref);
   }
   return ratios.length < 2 ? undefined : { min: Math.min(...ratios), max: Math.max(...ratios) };
 }
