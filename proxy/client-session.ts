@@ -4,6 +4,7 @@ import type net from 'node:net';
 import type { ClassifyMemo } from '../router/classify.js';
 import { startsTransactionBlock } from '../router/policy.js';
 import { QueryShapes } from '../router/query-shape.js';
+import { ClientMessage } from './client-message.js';
 import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
 import { answerKnownParses } from './known-parses.js';
 import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
@@ -17,7 +18,7 @@ import { LoginParams } from './server/login-params.js';
 import type { Pool } from './server/pool.js';
 import type { ServerConnection } from './server/server-connection.js';
 import { DRAIN_SHUTDOWN, isWriteRoute, RESET_QUERY, ServerRelay } from './server-relay.js';
-import type { PendingMessage, RouteRequest, SessionDeps } from './session-deps.js';
+import type { RouteRequest, SessionDeps } from './session-deps.js';
 import { asProxyError, isUnreachable, MAX_CONNECT_RETRIES } from './session-errors.js';
 import type { StatementInfo } from './session-types.js';
 import { buildSettingsSync } from './settings-sync.js';
@@ -29,7 +30,6 @@ import { onReads } from './wire/read-buffer.js';
 
 export type {
   ClientState,
-  PendingMessage,
   PoolMode,
   RouteRequest,
   SessionDeps,
@@ -41,10 +41,10 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   readonly connectedAt: number;
   private abandon: (() => void) | null = null;
   private readonly framer: Framer;
-  private batch: PendingMessage[] = [];
+  private batch: ClientMessage[] = [];
   private batchBytes = 0;
   private batchInfo: StatementInfo[] = [];
-  private backlog: PendingMessage[] = [];
+  private backlog: ClientMessage[] = [];
   private backlogBytes = 0;
   private isClientPaused = false;
   /** The pool wait of the request in flight, while it waits. */
@@ -147,33 +147,33 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 
   private onClientMessage(type: number, chunk: Buffer, start: number, end: number): void {
-    // A read that holds exactly one message (a simple Query, usually) is that message: no view.
-    const msg = start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
     if (this.state === 'closed') return;
+    const m = new ClientMessage(type, chunk, start, end);
     if (this.state === 'waiting' || this.backlog.length > 0 || this.isLearningLsn) {
-      this.backlog.push({ type, msg, chunk, start });
-      this.backlogBytes += msg.length;
+      this.backlog.push(m);
+      this.backlogBytes += m.length;
       if (this.backlogBytes > this.deps.maxPendingBytes) this.pauseClient();
       return;
     }
-    this.handle(type, msg, chunk, start);
+    this.handle(m);
   }
 
-  private handle(type: number, msg: Buffer, chunk?: Buffer, start?: number): void {
+  private handle(m: ClientMessage): void {
+    const type = m.type;
     // A Query of the session's last shape is answered from its bytes (never a local command: those
     // are not remembered). Otherwise decoded once: local commands, logging and classification all
     // read the same text.
     const shaped =
       type === Frontend.Query && !this.deps.logStatements
-        ? this.queryShapes.match(msg, this.deps.classifier.epoch)
+        ? this.queryShapes.match(m.msg, this.deps.classifier.epoch)
         : null;
-    const sql = type === Frontend.Query && shaped === null ? readQuery(msg) : null;
+    const sql = type === Frontend.Query && shaped === null ? readQuery(m.msg) : null;
     if (this.deps.logStatements && (sql !== null || type === Frontend.Parse)) {
       this.deps.log.info(
         {
           event: 'statement',
           protocol: sql !== null ? 'simple' : 'extended',
-          sql: sql ?? readParse(msg).query,
+          sql: sql ?? readParse(m.msg).query,
         },
         'statement',
       );
@@ -185,8 +185,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     if (sql !== null && this.batch.length === 0 && this.answerLocalCommand(sql)) return;
     if (this.server) {
       // A Query is classified here, with the session's memory of its last one, not again when written.
-      const known = type === Frontend.Query ? (shaped ?? this.describe(type, msg, sql)) : undefined;
-      this.forward(type, msg, known, chunk, start);
+      const known = type === Frontend.Query ? (shaped ?? this.describe(m, sql)) : undefined;
+      this.forward(m, known);
       return;
     }
     if (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail) {
@@ -196,16 +196,17 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       this.toClient.push(readyForQuery(this.txStatus));
       return;
     }
-    const info = shaped ?? this.describe(type, msg, sql);
+    const info = shaped ?? this.describe(m, sql);
+    m.info = info;
     if (type === Frontend.Query && this.batch.length === 0) {
       // A lone Query, the simple protocol's whole request: exact-size arrays instead of growing the
       // batch ones (a first push reserves room for 17 elements, on every request).
-      this.dispatchRequest([{ type, msg, info, chunk, start }], info ? [info] : []);
+      this.dispatchRequest([m], info ? [info] : []);
       return;
     }
     if (info) this.batchInfo.push(info);
-    this.batch.push({ type, msg, info, chunk, start });
-    this.batchBytes += msg.length;
+    this.batch.push(m);
+    this.batchBytes += m.length;
     const isComplete =
       type === Frontend.Sync ||
       type === Frontend.Query ||
@@ -215,7 +216,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 
   /** Classification of the statements a message runs, for routing. */
-  private describe(type: number, msg: Buffer, sql: string | null): StatementInfo | null {
+  private describe(m: ClientMessage, sql: string | null): StatementInfo | null {
     if (sql !== null) {
       const classifier = this.deps.classifier;
       const memo = this.lastQuery;
@@ -223,25 +224,25 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       // A pgroute.* command inside a batch reaches this point; answered from its shape later, a lone
       // one would skip answerLocalCommand.
       if (memo.isShared && !PGROUTE_COMMAND_HINT.test(sql))
-        this.queryShapes.remember(msg, sql, memo.spans, info, classifier.epoch);
+        this.queryShapes.remember(m.msg, sql, memo.spans, info, classifier.epoch);
       return info;
     }
-    if (type === Frontend.Parse) {
+    if (m.type === Frontend.Parse) {
       // Drivers send the same Parse again and again: the bytes are compared before the text is
       // decoded and looked up (see ParseMemo).
       const classifier = this.deps.classifier;
-      const known = this.parses.match(msg, classifier.epoch);
+      const known = this.parses.match(m, classifier.epoch);
       if (known !== null) return known;
-      const classified = classifier.classifyPrepared(readParse(msg).query);
+      const classified = classifier.classifyPrepared(readParse(m.msg).query);
       // Session SETs through the extended protocol pin (they are not replayed): route them as such.
       const info = classified.pin === 'session-set' ? { ...classified, settings: [] } : classified;
-      this.parses.remember(msg, info, classifier.epoch);
+      this.parses.remember(m.msg, info, classifier.epoch);
       return info;
     }
-    if (type === Frontend.Bind) {
+    if (m.type === Frontend.Bind) {
       // The unnamed statement was classified with its Parse.
-      if (isUnnamedBind(msg)) return null;
-      const { stmt } = this.statements.forBind(msg);
+      if (isUnnamedBind(m)) return null;
+      const { stmt } = this.statements.forBind(m.msg);
       return stmt ? this.deps.classifier.classifyPrepared(stmt.query) : null;
     }
     return null;
@@ -257,7 +258,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.dispatchRequest(batch, infos);
   }
 
-  private dispatchRequest(batch: PendingMessage[], infos: StatementInfo[]): void {
+  private dispatchRequest(batch: ClientMessage[], infos: StatementInfo[]): void {
     if (this.isTxLost) {
       answerLostTransaction(this as SessionRoute, batch, infos, this.toClient);
       return;
@@ -271,7 +272,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 
   /** Route a request and send it; `attempt` counts retries after a server failed before answering. */
-  protected send(batch: PendingMessage[], infos: StatementInfo[], attempt: number): void {
+  protected send(batch: ClientMessage[], infos: StatementInfo[], attempt: number): void {
     const req: RouteRequest = { kind: 'batch', statements: infos, session: this };
     let routed: Pool | Promise<Pool>;
     try {
@@ -390,7 +391,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   }
 
   /** Answer a batch that could not get a server: one error, then ReadyForQuery per Sync/Query. */
-  private failBatch(batch: PendingMessage[], err: ProxyError): void {
+  private failBatch(batch: ClientMessage[], err: ProxyError): void {
     this.deps.stats.countError(err.sqlState, 'proxy');
     this.toClient.push(err.toMessage());
     for (const m of batch) {
@@ -408,15 +409,15 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       !this.isLearningLsn
     ) {
       const m = this.backlog.shift()!;
-      this.backlogBytes -= m.msg.length;
-      this.handle(m.type, m.msg, m.chunk, m.start);
+      this.backlogBytes -= m.length;
+      this.handle(m);
     }
     this.flushServer();
     if (!this.toClient.isEmpty) this.flushClient();
     if (this.state !== 'waiting') this.resumeClient();
   }
 
-  private attach(conn: ServerConnection, batch: PendingMessage[]): void {
+  private attach(conn: ServerConnection, batch: ClientMessage[]): void {
     this.server = conn;
     if (this.deps.readYourWrites && isWriteRoute(this.lastRoute)) this.needsLsn = true;
     this.state = this.state === 'login' ? 'login' : 'active';
@@ -428,29 +429,13 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       conn.applied.clear();
       for (const [k, v] of this.settings) conn.applied.set(k, v);
     }
-    for (const m of batch) this.forward(m.type, m.msg, m.info, m.chunk, m.start);
+    for (const m of batch) this.forward(m, m.info);
     this.flushServer();
   }
 
   /** Send one client message to the attached server, renaming prepared statements and recording owed replies. */
-  private forward(
-    type: number,
-    msg: Buffer,
-    known?: StatementInfo | null,
-    chunk?: Buffer,
-    start?: number,
-  ): void {
-    const r = writeRequest(
-      this.server!,
-      this.statements,
-      this.deps.classifier,
-      this.toServer,
-      type,
-      msg,
-      known,
-      chunk,
-      start,
-    );
+  private forward(m: ClientMessage, known?: StatementInfo | null): void {
+    const r = writeRequest(this.server!, this.statements, this.deps.classifier, this.toServer, m, known);
     if (r.kind === 'error') {
       this.fail(r.error);
       return;

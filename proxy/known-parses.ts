@@ -1,8 +1,8 @@
 // Answers a request of nothing but Parse messages for statements some server already accepted, without a server.
 
+import type { ClientMessage } from './client-message.js';
 import type { Outbox } from './outbox.js';
 import { type PreparedStatements, serverNameFor } from './prepared-statements.js';
-import type { PendingMessage } from './session-deps.js';
 import { PARSE_COMPLETE, readyForQuery } from './wire/backend-messages.js';
 import { Frontend, type TxStatus } from './wire/codes.js';
 import { isUnnamedParse, readParse } from './wire/frontend-messages.js';
@@ -15,7 +15,7 @@ import { isUnnamedParse, readParse } from './wire/frontend-messages.js';
  * deadlocking on a full pool. Returns false, having changed nothing, when the batch needs a server.
  */
 export function answerKnownParses(
-  batch: readonly PendingMessage[],
+  batch: readonly ClientMessage[],
   txStatus: TxStatus,
   knownStatements: { has(name: string): boolean },
   statements: PreparedStatements,
@@ -25,7 +25,7 @@ export function answerKnownParses(
   const parses: ReturnType<typeof readParse>[] = [];
   for (const m of batch) {
     if (m.type === Frontend.Sync || m.type === Frontend.Flush) continue;
-    if (m.type !== Frontend.Parse || isUnnamedParse(m.msg)) return false;
+    if (m.type !== Frontend.Parse || isUnnamedParse(m)) return false;
     const p = readParse(m.msg);
     if (!knownStatements.has(serverNameFor(p.query, p.paramTypes))) return false;
     parses.push(p);

@@ -30,12 +30,12 @@ export class ParseMemo<T> {
   private epoch = -1;
 
   /** The result remembered for exactly these bytes, or null. */
-  match(msg: Buffer, epoch: number): T | null {
+  match(msg: { readonly length: number; equals(other: Buffer): boolean }, epoch: number): T | null {
     if (epoch !== this.epoch) return null;
     const entries = this.recent.items;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (e.msg.length !== msg.length || !e.msg.equals(msg)) continue;
+      if (e.msg.length !== msg.length || !msg.equals(e.msg)) continue;
       this.recent.promote(i);
       return e.result;
     }

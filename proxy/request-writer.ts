@@ -1,6 +1,7 @@
 // Writes one client message to a server connection: renames prepared statements, prepares them lazily, records owed replies.
 
 import { isSpace } from '../router/normalize.js';
+import type { ClientMessage } from './client-message.js';
 import { ProxyError, SqlState } from './errors.js';
 import type { Outbox } from './outbox.js';
 import { type PreparedStatements, TooManyStatementsError } from './prepared-statements.js';
@@ -59,23 +60,20 @@ export function writeRequest(
   statements: PreparedStatements,
   classifier: StatementClassifier,
   out: Outbox,
-  type: number,
-  msg: Buffer,
+  m: ClientMessage,
   known?: StatementInfo | null,
-  chunk?: Buffer,
-  start = 0,
 ): WriteResult {
   const q = conn.queue;
-  switch (type) {
+  switch (m.type) {
     case Frontend.Parse: {
-      if (isUnnamedParse(msg)) {
+      if (isUnnamedParse(m)) {
         // Nothing to rename: decode the SQL only if the caller has not classified it already.
-        const info = known ?? classifier.classifyPrepared(readParse(msg).query);
+        const info = known ?? classifier.classifyPrepared(readParse(m.msg).query);
         q.push(OWED_UNNAMED_PARSE);
-        relay(out, msg, chunk, start);
+        relay(out, m);
         return { kind: 'ok', info, isExtended: true, hasFake: false };
       }
-      const p = readParse(msg);
+      const p = readParse(m.msg);
       const info = known ?? classifier.classifyPrepared(p.query);
       let stmt: ReturnType<PreparedStatements['define']>;
       try {
@@ -98,35 +96,36 @@ export function writeRequest(
       return { kind: 'ok', info, isExtended: true, hasFake: false };
     }
     case Frontend.Bind: {
-      if (isUnnamedBind(msg)) {
+      if (isUnnamedBind(m)) {
         q.push(OWED_BIND);
-        relay(out, msg, chunk, start);
+        relay(out, m);
         return OK_NONE;
       }
+      const msg = m.msg;
       const { head, stmt } = statements.forBind(msg);
       if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
       q.push(OWED_BIND);
       // Unnamed or unknown statements go as they are: the server reports 26000 itself.
       if (stmt) out.push(rebuildBind(msg, head, stmt.serverName));
-      else relay(out, msg, chunk, start);
+      else relay(out, m);
       return OK_NONE;
     }
     case Frontend.Describe: {
-      if (isPortalTarget(msg)) {
+      if (isPortalTarget(m)) {
         q.push(OWED_DESCRIBE_PORTAL);
-        relay(out, msg, chunk, start);
+        relay(out, m);
         return OK_NONE;
       }
-      const t = readTarget(msg);
+      const t = readTarget(m.msg);
       const stmt = t.name ? statements.get(t.name) : undefined;
       if (stmt) ensurePrepared(conn, out, stmt.serverName, stmt.query, stmt.paramTypes);
       q.push({ kind: 'describe-statement', forward: true });
       if (stmt) out.push(buildTarget(Frontend.Describe, 'S', stmt.serverName));
-      else relay(out, msg, chunk, start);
+      else relay(out, m);
       return OK_NONE;
     }
     case Frontend.Close: {
-      const t = readTarget(msg);
+      const t = readTarget(m.msg);
       if (t.target === 'S' && t.name !== '') {
         // The server-side statement is shared and cached; only the client's name goes away.
         statements.delete(t.name);
@@ -134,10 +133,11 @@ export function writeRequest(
         return { kind: 'ok', info: null, isExtended: true, hasFake: true };
       }
       q.push({ kind: 'close', forward: true });
-      relay(out, msg, chunk, start);
+      relay(out, m);
       return OK_NONE;
     }
     case Frontend.Query: {
+      const msg = m.msg;
       const info = known ?? classifier.classify(readQuery(msg));
       // The client dropped every server-side statement itself: forget ours, re-prepare lazily.
       if (mayDropStatements(msg) && DROPS_STATEMENTS.test(readQuery(msg))) conn.prepared.clear();
@@ -146,7 +146,7 @@ export function writeRequest(
           ? info.settings
           : info.settings.filter((s) => !s.isLocal && !s.name.startsWith('pgroute.'));
       q.push(settings.length > 0 ? { kind: 'query', forward: true, settings } : OWED_QUERY);
-      relay(out, msg, chunk, start);
+      relay(out, m);
       return { kind: 'ok', info, isExtended: false, hasFake: false };
     }
     case Frontend.Execute:
@@ -169,21 +169,21 @@ export function writeRequest(
         error: new ProxyError(
           'UNKNOWN_MESSAGE',
           SqlState.ProtocolViolation,
-          `invalid frontend message type ${type}`,
+          `invalid frontend message type ${m.type}`,
           'FATAL',
         ),
       };
   }
-  relay(out, msg, chunk, start);
+  relay(out, m);
   return OK_NONE;
 }
 
-/** DISCARD and DEALLOCATE both start with a D: anything else is ruled out without decoding the text. */
-/** The message as the client sent it: a range of its chunk when known (merged writes, no copy). */
-function relay(out: Outbox, msg: Buffer, chunk: Buffer | undefined, start: number): void {
-  if (chunk) out.pushRange(chunk, start, start + msg.length);
-  else out.push(msg);
+/** The message as the client sent it: a range of its chunk (merged with its neighbours, no copy). */
+function relay(out: Outbox, m: ClientMessage): void {
+  out.pushRange(m.chunk, m.start, m.end);
 }
+
+/** DISCARD and DEALLOCATE both start with a D: anything else is ruled out without decoding the text. */
 
 function mayDropStatements(query: Buffer): boolean {
   let i = 5;

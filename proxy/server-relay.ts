@@ -3,19 +3,21 @@
 import type net from 'node:net';
 import { parseLsn } from '../discovery/lsn.js';
 import type { RouteDecision, RoutingSession } from '../router/policy.js';
+import type { ClientMessage } from './client-message.js';
 import { ProxyError, readErrorFields, type ServerErrorInfo, SqlState } from './errors.js';
 import { Outbox } from './outbox.js';
 import type { Owed } from './reply-queue.js';
 import type { ReportedParam } from './server/login-params.js';
 import type { Pool } from './server/pool.js';
 import type { ServerConnection, ServerSink } from './server/server-connection.js';
-import type { ClientState, PendingMessage, SessionDeps } from './session-deps.js';
+import type { ClientState, SessionDeps } from './session-deps.js';
 import { type StatementInfo, TRACKED_REPORTED } from './session-types.js';
 import type { TurnFlushable } from './turn-batcher.js';
 import { backendKeyData, errorResponse, parameterStatus, readyForQuery } from './wire/backend-messages.js';
 import { Backend, type TxStatus } from './wire/codes.js';
 import { Disposition } from './wire/framer.js';
 import { buildQuery } from './wire/frontend-messages.js';
+import { SocketWriter } from './wire/socket-writer.js';
 
 const DRAIN_SHUTDOWN = new ProxyError(
   'SHUTDOWN',
@@ -67,7 +69,7 @@ export abstract class ServerRelay implements ServerSink, TurnFlushable {
   lastRoute: RouteDecision | null = null;
   /** The request on its way, kept until its first reply so a failed read can go elsewhere. */
   protected inflight: {
-    batch: PendingMessage[];
+    batch: ClientMessage[];
     infos: StatementInfo[];
     attempt: number;
     isRead: boolean;
@@ -89,6 +91,8 @@ export abstract class ServerRelay implements ServerSink, TurnFlushable {
   protected pool: Pool | null = null;
   protected readonly toClient = new Outbox();
   protected readonly toServer = new Outbox();
+  /** Writes to the client socket (see SocketWriter). */
+  private readonly clientWriter: SocketWriter;
   protected sawError = false;
   protected skippedError: ServerErrorInfo | null = null;
   protected loginDone: ((err: ServerErrorInfo | null) => void) | null = null;
@@ -106,10 +110,11 @@ export abstract class ServerRelay implements ServerSink, TurnFlushable {
     startupSettings: Map<string, string>,
   ) {
     this.settings = new Map(startupSettings);
+    this.clientWriter = new SocketWriter(socket);
   }
 
   /** Route a request and send it (the client side implements routing). */
-  protected abstract send(batch: PendingMessage[], infos: StatementInfo[], attempt: number): void;
+  protected abstract send(batch: ClientMessage[], infos: StatementInfo[], attempt: number): void;
   /** Process client messages that arrived while the session waited. */
   protected abstract drainBacklog(): void;
   /** Send a final error and close. */
@@ -142,7 +147,7 @@ export abstract class ServerRelay implements ServerSink, TurnFlushable {
 
   protected flushClient(): boolean {
     this.deps.stats.bytesToClients += this.toClient.bytes;
-    return this.toClient.flush(this.socket);
+    return this.toClient.flush(this.clientWriter);
   }
 
   /**
@@ -267,9 +272,9 @@ export abstract class ServerRelay implements ServerSink, TurnFlushable {
   }
 
   hasReleasedServerBytes(): boolean {
-    // Every relayed range went to the client socket in this read; Node's Writable keeps a chunk it
-    // could not hand to the kernel at once, and then the bytes must stay.
-    return this.toClient.isEmpty && this.socket.writableLength === 0;
+    // Every relayed range went to the client socket in this read; a chunk the kernel could not take
+    // at once is kept by libuv or by the socket's stream, and then the bytes must stay.
+    return this.toClient.isEmpty && this.clientWriter.isIdle;
   }
 
   onServerClosed(conn: ServerConnection, error: Error | null): void {

@@ -51,16 +51,3 @@ export interface SessionDeps {
   /** A data connection failed: the topology should look at that instance now. */
   onServerFailure(instanceId: string, reason: string): void;
 }
-
-export interface PendingMessage {
-  type: number;
-  msg: Buffer;
-  /** Classification already computed for routing, reused when the message is sent. */
-  info?: StatementInfo | null;
-  /**
-   * The received chunk `msg` is a view of, and where in it `msg` starts: a message relayed as it is
-   * goes out as a range of that chunk, merged with its neighbours into one write (see Outbox).
-   */
-  chunk?: Buffer;
-  start?: number;
-}

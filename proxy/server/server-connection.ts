@@ -10,6 +10,7 @@ import { ReplyQueue } from '../reply-queue.js';
 import { Backend, type TxStatus } from '../wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from '../wire/framer.js';
 import { onReads } from '../wire/read-buffer.js';
+import { SocketWriter } from '../wire/socket-writer.js';
 import { ServerConnectError, type ServerConnectOptions } from './connect-options.js';
 import { negotiateTls, openSocket, readPeerEndPoint } from './server-socket.js';
 
@@ -65,6 +66,8 @@ export class ServerConnection implements FrameHandler {
   saslMechanism: string | null = null;
   private sink: ServerSink | null = null;
   private readonly framer: Framer;
+  /** Set when the login is done and the connection relays (see SocketWriter). */
+  private writer: SocketWriter | null = null;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -115,7 +118,7 @@ export class ServerConnection implements FrameHandler {
 
   write(data: Buffer): boolean {
     this.bytesOut += data.length;
-    return this.socket.write(data);
+    return this.writer === null ? this.socket.write(data) : this.writer.write(data);
   }
 
   pause(): void {
@@ -126,9 +129,6 @@ export class ServerConnection implements FrameHandler {
   }
   onDrain(fn: () => void): void {
     this.socket.once('drain', fn);
-  }
-  get writableNeedDrain(): boolean {
-    return this.socket.writableNeedDrain;
   }
 
   /** Send Terminate and close (graceful). */
@@ -183,6 +183,7 @@ export class ServerConnection implements FrameHandler {
 
   private startRelay(): void {
     this.state = 'idle';
+    this.writer = new SocketWriter(this.socket);
     onReads(this.socket, (chunk) => {
       this.bytesIn += chunk.length;
       // The sink may detach inside push (ReadyForQuery releases us); it still owes its client a flush.

@@ -71,18 +71,28 @@ export function buildTarget(type: number, target: 'S' | 'P', name: string): Buff
   return new MessageWriter().int8(target.charCodeAt(0)).cstring(name).finish(type);
 }
 
+/**
+ * What the predicates below read: a message's bytes wherever they are, without a Buffer view of them
+ * (see ClientMessage). Offsets count from the message's type byte.
+ */
+export interface MessageBytes {
+  byteAt(offset: number): number | undefined;
+  /** Offset of the next NUL at or after `from`, or -1. */
+  nulFrom(from: number): number;
+}
+
 /** True when a Parse creates the unnamed statement (its name is the empty string), read without decoding. */
-export function isUnnamedParse(msg: Buffer): boolean {
-  return msg[5] === 0;
+export function isUnnamedParse(m: MessageBytes): boolean {
+  return m.byteAt(5) === 0;
 }
 
 /**
  * True when a Bind uses the unnamed statement: the common case of drivers that parse and bind
  * together, answered from the bytes without decoding the portal name.
  */
-export function isUnnamedBind(msg: Buffer): boolean {
-  const portalEnd = nulFrom(msg, 5);
-  return portalEnd >= 0 && msg[portalEnd + 1] === 0;
+export function isUnnamedBind(m: MessageBytes): boolean {
+  const portalEnd = m.nulFrom(5);
+  return portalEnd >= 0 && m.byteAt(portalEnd + 1) === 0;
 }
 
 /**
@@ -95,8 +105,8 @@ function nulFrom(msg: Buffer, from: number): number {
 }
 
 /** True for a Describe or Close of a portal ('P'), read without decoding the name. */
-export function isPortalTarget(msg: Buffer): boolean {
-  return msg[5] === 0x50;
+export function isPortalTarget(m: MessageBytes): boolean {
+  return m.byteAt(5) === 0x50;
 }
 
 export function readQuery(msg: Buffer): string {

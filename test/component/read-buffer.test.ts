@@ -62,6 +62,21 @@ describe('ReadBuffer', () => {
     expect(large.subarray(0, 10).every((b) => b === 2)).toBe(true);
   });
 
+  it('hands out Buffers, with every Buffer method', () => {
+    const reads = new ReadBuffer();
+    reads.next()!.write('\u0000\u0000\u0001\u0002héllo', 'utf8');
+    const chunk = reads.take(10);
+    expect(Buffer.isBuffer(chunk)).toBe(true);
+    expect(chunk).toBeInstanceOf(Buffer);
+    expect(chunk.readInt32BE(0)).toBe(0x0102);
+    expect(chunk.toString('utf8', 4)).toBe('héllo');
+    expect(chunk.subarray(4, 5)).toBeInstanceOf(Buffer);
+    expect(chunk.subarray(4, 5).toString()).toBe('h');
+    expect(chunk.equals(Buffer.from('\u0000\u0000\u0001\u0002héllo'))).toBe(true);
+    expect(Buffer.concat([chunk, chunk]).length).toBe(20);
+    expect(chunk.toJSON().data.slice(0, 4)).toEqual([0, 0, 1, 2]);
+  });
+
   it('reads into the same bytes again once a chunk is released, and only then', () => {
     const reads = new ReadBuffer();
     const first = reads.next()!;

@@ -1,10 +1,10 @@
 // Pure session decisions: which statements pin a pooled session, and Parse-only requests answered without a server.
 import { describe, expect, it } from 'vitest';
+import { ClientMessage } from '../../proxy/client-message.js';
 import { answerKnownParses } from '../../proxy/known-parses.js';
 import { Outbox } from '../../proxy/outbox.js';
 import { pinReasonFor } from '../../proxy/pin-reason.js';
 import { PreparedStatements, serverNameFor } from '../../proxy/prepared-statements.js';
-import type { PendingMessage } from '../../proxy/session-deps.js';
 import type { StatementInfo } from '../../proxy/session-types.js';
 import { PARSE_COMPLETE, readyForQuery } from '../../proxy/wire/backend-messages.js';
 import { Frontend } from '../../proxy/wire/codes.js';
@@ -44,10 +44,10 @@ describe('pinReasonFor', () => {
   });
 });
 
-function parse(name: string, sql: string): PendingMessage {
-  return { type: Frontend.Parse, msg: buildParse(name, sql, Buffer.alloc(0)) };
+function parse(name: string, sql: string): ClientMessage {
+  return ClientMessage.of(Frontend.Parse, buildParse(name, sql, Buffer.alloc(0)));
 }
-const SYNC: PendingMessage = { type: Frontend.Sync, msg: Buffer.from([Frontend.Sync, 0, 0, 0, 4]) };
+const SYNC = ClientMessage.of(Frontend.Sync, Buffer.from([Frontend.Sync, 0, 0, 0, 4]));
 
 function written(out: Outbox): Buffer {
   let b = Buffer.alloc(0);
@@ -73,10 +73,10 @@ describe('answerKnownParses', () => {
   });
 
   it('leaves to a server anything else: unknown text, unnamed, other messages, inside a transaction', () => {
-    const cases: [PendingMessage[], 'I' | 'T'][] = [
+    const cases: [ClientMessage[], 'I' | 'T'][] = [
       [[parse('s1', 'SELECT 2'), SYNC], 'I'],
       [[parse('', sql), SYNC], 'I'],
-      [[parse('s1', sql), { type: Frontend.Query, msg: buildQuery('SELECT 1') }], 'I'],
+      [[parse('s1', sql), ClientMessage.of(Frontend.Query, buildQuery('SELECT 1'))], 'I'],
       [[parse('s1', sql), SYNC], 'T'],
       [[SYNC], 'I'],
     ];

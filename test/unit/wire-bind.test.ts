@@ -1,6 +1,7 @@
 // Named Binds: decoding their head, renaming their statement, and the per-connection statement LRU they drive.
 import { serialize } from 'pg-protocol';
 import { describe, expect, it } from 'vitest';
+import { ClientMessage } from '../../proxy/client-message.js';
 import { Outbox } from '../../proxy/outbox.js';
 import { PreparedStatements } from '../../proxy/prepared-statements.js';
 import { ReplyQueue } from '../../proxy/reply-queue.js';
@@ -30,11 +31,23 @@ describe('readBindHead and rebuildBind', () => {
   });
 
   it('tells a Bind of the unnamed statement from the bytes, whatever the portal', () => {
-    expect(isUnnamedBind(bind('', '', ['1']))).toBe(true);
-    expect(isUnnamedBind(bind('portal', '', ['1']))).toBe(true);
-    expect(isUnnamedBind(bind('', 's1', ['1']))).toBe(false);
-    expect(isUnnamedBind(bind('portal', 's1'))).toBe(false);
-    expect(isUnnamedBind(Buffer.from([Frontend.Bind, 0, 0, 0, 6, 0x70, 0x71]))).toBe(false);
+    const of = (msg: Buffer) => ClientMessage.of(Frontend.Bind, msg);
+    expect(isUnnamedBind(of(bind('', '', ['1'])))).toBe(true);
+    expect(isUnnamedBind(of(bind('portal', '', ['1'])))).toBe(true);
+    expect(isUnnamedBind(of(bind('', 's1', ['1'])))).toBe(false);
+    expect(isUnnamedBind(of(bind('portal', 's1')))).toBe(false);
+    expect(isUnnamedBind(of(Buffer.from([Frontend.Bind, 0, 0, 0, 6, 0x70, 0x71])))).toBe(false);
+  });
+
+  it('reads a Bind in the middle of a read without looking past its end', () => {
+    // An unterminated portal name, followed in the same read by a message that would terminate it.
+    const cut = Buffer.from([Frontend.Bind, 0, 0, 0, 6, 0x70, 0x71]);
+    const chunk = Buffer.concat([bind('p', 's1'), cut, Buffer.from([0, 0]), bind('', '')]);
+    const first = bind('p', 's1').length;
+    expect(isUnnamedBind(new ClientMessage(Frontend.Bind, chunk, first, first + cut.length))).toBe(false);
+    const last = chunk.length - bind('', '').length;
+    expect(isUnnamedBind(new ClientMessage(Frontend.Bind, chunk, last, chunk.length))).toBe(true);
+    expect(isUnnamedBind(new ClientMessage(Frontend.Bind, chunk, 0, first))).toBe(false);
   });
 
   it('rejects a Bind whose names are not terminated', () => {
@@ -77,7 +90,13 @@ describe('server-side statement LRU', () => {
     const out = new Outbox();
     const run = (name: string): void => {
       if (!statements.get(name)) statements.define(name, `SELECT '${name}'`, Buffer.alloc(0));
-      const r = writeRequest(conn, statements, classifier, out, Frontend.Bind, bind('', name));
+      const r = writeRequest(
+        conn,
+        statements,
+        classifier,
+        out,
+        ClientMessage.of(Frontend.Bind, bind('', name)),
+      );
       expect(r.kind).toBe('ok');
     };
     run('a');
