@@ -1,6 +1,7 @@
 // One message from a client: a range of the read it arrived in, made a Buffer only when code asks for one.
 
 import type { StatementInfo } from './session-types.js';
+import { nulFrom } from './wire/frontend-messages.js';
 
 /**
  * Most client messages are relayed untouched, as ranges of the chunk they were read in (see Outbox),
@@ -50,16 +51,13 @@ export class ClientMessage {
 
   /** Where the next NUL is at or after message offset `from`, as a message offset, or -1. */
   nulFrom(from: number): number {
-    const chunk = this.chunk;
-    for (let i = this.start + from; i < this.end; i++) if (chunk[i] === 0) return i - this.start;
-    return -1;
+    const i = nulFrom(this.chunk, this.start + from, this.end);
+    return i < 0 ? -1 : i - this.start;
   }
 
   /** True when the message holds exactly the bytes of `other`. */
   equals(other: Buffer): boolean {
     const n = this.end - this.start;
-    if (other.length !== n) return false;
-    if (this.view !== null) return this.view.equals(other);
-    return this.chunk.compare(other, 0, n, this.start, this.end) === 0;
+    return other.length === n && this.chunk.compare(other, 0, n, this.start, this.end) === 0;
   }
 }

@@ -184,7 +184,6 @@ function relay(out: Outbox, m: ClientMessage): void {
 }
 
 /** DISCARD and DEALLOCATE both start with a D: anything else is ruled out without decoding the text. */
-
 function mayDropStatements(query: Buffer): boolean {
   let i = 5;
   while (i < query.length && isSpace(query[i]!)) i++;

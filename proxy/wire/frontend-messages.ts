@@ -96,11 +96,11 @@ export function isUnnamedBind(m: MessageBytes): boolean {
 }
 
 /**
- * Where the next NUL is at or after `from`, or -1. Names are short (usually empty): a loop here costs
- * less than `indexOf`, which calls into C++ for every search.
+ * Where the next NUL in `bytes[from, end)` is, or -1. Names are short (usually empty): a loop here
+ * costs less than `indexOf`, which calls into C++ for every search.
  */
-function nulFrom(msg: Buffer, from: number): number {
-  for (let i = from; i < msg.length; i++) if (msg[i] === 0) return i;
+export function nulFrom(bytes: Uint8Array, from: number, end = bytes.length): number {
+  for (let i = from; i < end; i++) if (bytes[i] === 0) return i;
   return -1;
 }
 
