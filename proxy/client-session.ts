@@ -1,15 +1,12 @@
 // One client after authentication: batches requests, borrows server connections, relays replies, keeps session state.
 
 import type net from 'node:net';
-import type { ClassifyMemo } from '../router/classify.js';
 import { startsTransactionBlock } from '../router/policy.js';
-import { QueryShapes } from '../router/query-shape.js';
 import { ClientMessage } from './client-message.js';
 import { ProxyError, type ServerErrorInfo, SqlState } from './errors.js';
 import { answerKnownParses } from './known-parses.js';
 import { answerPgrouteCommand, isPgrouteCommand } from './local-commands.js';
 import { answerLostTransaction, type SessionRoute } from './lost-transaction.js';
-import { ParseMemo } from './parse-memo.js';
 import { pinReasonFor } from './pin-reason.js';
 import { PoolWait, type PoolWaitOwner } from './pool-wait.js';
 import { PreparedStatements } from './prepared-statements.js';
@@ -22,10 +19,11 @@ import type { RouteRequest, SessionDeps } from './session-deps.js';
 import { asProxyError, isUnreachable, MAX_CONNECT_RETRIES } from './session-errors.js';
 import type { StatementInfo } from './session-types.js';
 import { buildSettingsSync } from './settings-sync.js';
+import { mentionsPgroute, StatementMemory } from './statement-memory.js';
 import { readyForQuery } from './wire/backend-messages.js';
 import { Frontend } from './wire/codes.js';
 import { Disposition, type FrameHandler, Framer } from './wire/framer.js';
-import { buildQuery, isUnnamedBind, readParse, readQuery } from './wire/frontend-messages.js';
+import { buildQuery, readParse, readQuery } from './wire/frontend-messages.js';
 import { onReads } from './wire/read-buffer.js';
 
 export type {
@@ -49,12 +47,8 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
   private isClientPaused = false;
   /** The pool wait of the request in flight, while it waits. */
   private wait: PoolWait | null = null;
-  /** Recent Parse messages, byte for byte, and their classifications. */
-  private readonly parses = new ParseMemo<StatementInfo>();
-  /** The last simple-protocol statement classified, by normalised text. */
-  private readonly lastQuery: ClassifyMemo = { key: null, base: null, epoch: -1, spans: [], isShared: false };
-  /** Recent statements by their bytes: a repeat with other literals needs no decoding at all. */
-  private readonly queryShapes = new QueryShapes<StatementInfo>();
+  /** Classifies each message for routing, remembering recent statements (see StatementMemory). */
+  private readonly memory: StatementMemory;
 
   constructor(
     socket: net.Socket,
@@ -69,6 +63,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     super(socket, listener, cancelKey, deps, startupSettings);
     this.routing.isReadOnlyByDefault = isOn(startupSettings.get('default_transaction_read_only'));
     this.statements = new PreparedStatements(deps.maxPreparedStatements);
+    this.memory = new StatementMemory(deps, this.statements);
     const clientSide: FrameHandler = {
       dispose: (type) => this.disposeClient(type),
       onMessage: (type, chunk, start, end) => this.onClientMessage(type, chunk, start, end),
@@ -163,10 +158,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     // A Query of the session's last shape is answered from its bytes (never a local command: those
     // are not remembered). Otherwise decoded once: local commands, logging and classification all
     // read the same text.
-    const shaped =
-      type === Frontend.Query && !this.deps.logStatements
-        ? this.queryShapes.match(m.msg, this.deps.classifier.epoch)
-        : null;
+    const shaped = type === Frontend.Query && !this.deps.logStatements ? this.memory.shapeOf(m.msg) : null;
     const sql = type === Frontend.Query && shaped === null ? readQuery(m.msg) : null;
     if (this.deps.logStatements && (sql !== null || type === Frontend.Parse)) {
       this.deps.log.info(
@@ -185,7 +177,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     if (sql !== null && this.batch.length === 0 && this.answerLocalCommand(sql)) return;
     if (this.server) {
       // A Query is classified here, with the session's memory of its last one, not again when written.
-      const known = type === Frontend.Query ? (shaped ?? this.describe(m, sql)) : undefined;
+      const known = type === Frontend.Query ? (shaped ?? this.memory.describe(m, sql)) : undefined;
       this.forward(m, known);
       return;
     }
@@ -196,7 +188,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       this.toClient.push(readyForQuery(this.txStatus));
       return;
     }
-    const info = shaped ?? this.describe(m, sql);
+    const info = shaped ?? this.memory.describe(m, sql);
     m.info = info;
     if (type === Frontend.Query && this.batch.length === 0) {
       // A lone Query, the simple protocol's whole request: exact-size arrays instead of growing the
@@ -213,39 +205,6 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
       type === Frontend.FunctionCall ||
       type === Frontend.Flush;
     if (isComplete || this.batchBytes > this.deps.maxPendingBytes) this.dispatch();
-  }
-
-  /** Classification of the statements a message runs, for routing. */
-  private describe(m: ClientMessage, sql: string | null): StatementInfo | null {
-    if (sql !== null) {
-      const classifier = this.deps.classifier;
-      const memo = this.lastQuery;
-      const info = classifier.classify(sql, memo);
-      // A pgroute.* command inside a batch reaches this point; answered from its shape later, a lone
-      // one would skip answerLocalCommand.
-      if (memo.isShared && !PGROUTE_COMMAND_HINT.test(sql))
-        this.queryShapes.remember(m.msg, sql, memo.spans, info, classifier.epoch);
-      return info;
-    }
-    if (m.type === Frontend.Parse) {
-      // Drivers send the same Parse again and again: the bytes are compared before the text is
-      // decoded and looked up (see ParseMemo).
-      const classifier = this.deps.classifier;
-      const known = this.parses.match(m, classifier.epoch);
-      if (known !== null) return known;
-      const classified = classifier.classifyPrepared(readParse(m.msg).query);
-      // Session SETs through the extended protocol pin (they are not replayed): route them as such.
-      const info = classified.pin === 'session-set' ? { ...classified, settings: [] } : classified;
-      this.parses.remember(m.msg, info, classifier.epoch);
-      return info;
-    }
-    if (m.type === Frontend.Bind) {
-      // The unnamed statement was classified with its Parse.
-      if (isUnnamedBind(m)) return null;
-      const { stmt } = this.statements.forBind(m.msg);
-      return stmt ? this.deps.classifier.classifyPrepared(stmt.query) : null;
-    }
-    return null;
   }
 
   /** A complete request and no server: find one, then send. */
@@ -376,7 +335,7 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
 
   /** SET/SHOW pgroute.*: answered here, in order with anything still owed by an attached server. */
   private answerLocalCommand(sql: string): boolean {
-    if (!PGROUTE_COMMAND_HINT.test(sql)) return false;
+    if (!mentionsPgroute(sql)) return false;
     const info = this.deps.classifier.classify(sql);
     if (!isPgrouteCommand(sql, info)) return false;
     // Answered in turn: after anything an attached server still owes (a SHOW pgroute.last_lsn must
@@ -556,9 +515,6 @@ export class ClientSession extends ServerRelay implements PoolWaitOwner {
     this.socket.destroy();
   }
 }
-
-/** Every pgroute.* command names the prefix: texts without it need no closer look. */
-const PGROUTE_COMMAND_HINT = /pgroute\./i;
 
 function isOn(v: string | undefined): boolean {
   return v !== undefined && ['on', 'true', 'yes', '1'].includes(v.toLowerCase());
