@@ -7,11 +7,18 @@ import type { StatementInfo } from './session-types.js';
 import { commandComplete, dataRow, rowDescription } from './wire/backend-messages.js';
 
 const SHOW_PGROUTE = /^\s*show\s+pgroute\.([a-z_]+)\s*;?\s*$/i;
+/** Every pgroute.* command names the prefix: texts without it need no closer look. */
+const PGROUTE_PREFIX = /pgroute\./i;
 const TARGETS = new Set(['primary', 'standby', 'any']);
 
 export interface LocalState {
   routing: RoutingSession;
   lastRoute: RouteDecision | null;
+}
+
+/** True when `sql` may be a pgroute command: the cheap test before classifying it (see isPgrouteCommand). */
+export function mentionsPgroute(sql: string): boolean {
+  return PGROUTE_PREFIX.test(sql);
 }
 
 /** True when `sql` is exactly one pgroute command (SHOW pgroute.x, or SET/RESET of one pgroute.* setting). */

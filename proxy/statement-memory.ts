@@ -3,19 +3,12 @@
 import type { ClassifyMemo } from '../router/classify.js';
 import { QueryShapes } from '../router/query-shape.js';
 import type { ClientMessage } from './client-message.js';
+import { mentionsPgroute } from './local-commands.js';
 import { ParseMemo } from './parse-memo.js';
 import type { PreparedStatements } from './prepared-statements.js';
 import type { StatementClassifier, StatementInfo } from './session-types.js';
 import { Frontend } from './wire/codes.js';
 import { isUnnamedBind, readParse } from './wire/frontend-messages.js';
-
-/** Every pgroute.* command names the prefix: texts without it need no closer look. */
-const PGROUTE_COMMAND_HINT = /pgroute\./i;
-
-/** True when `sql` may be a SET/SHOW pgroute.* command (see local-commands). */
-export function mentionsPgroute(sql: string): boolean {
-  return PGROUTE_COMMAND_HINT.test(sql);
-}
 
 /**
  * Applications send the same few statements again and again, by the same bytes or with other
