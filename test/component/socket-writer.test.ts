@@ -9,13 +9,19 @@ afterEach(() => {
   for (const f of cleanup.splice(0)) f();
 });
 
-/** A connected pair: `local` is ours to write on, `peer` is the accepted end. */
-async function pair(): Promise<{ local: net.Socket; peer: net.Socket }> {
+/**
+ * A connected pair: `local` is ours to write on, `peer` is the accepted end. `whileConnecting` runs
+ * on `local` before its connection is established.
+ */
+async function pair(
+  whileConnecting?: (local: net.Socket) => void,
+): Promise<{ local: net.Socket; peer: net.Socket }> {
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
   const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
   const local = net.connect({ host: '127.0.0.1', port });
+  whileConnecting?.(local);
   await new Promise((r) => local.once('connect', r));
   const peer = await accepted;
   cleanup.push(() => {
@@ -57,6 +63,13 @@ function totalLength(parts: Buffer[]): number {
   return parts.reduce((n, p) => n + p.length, 0);
 }
 
+/** Resumes the paused `peer`; resolves true when it then received exactly `parts`, in order. */
+async function receivesAfterResume(peer: net.Socket, parts: Buffer[]): Promise<boolean> {
+  const got = received(peer, totalLength(parts));
+  peer.resume();
+  return (await got).equals(Buffer.concat(parts));
+}
+
 describe('SocketWriter', () => {
   it('can write to TCP handles directly on this Node version', () => {
     // The relay's fast path: if a Node upgrade removes what it needs, this says so (writes still work).
@@ -89,11 +102,10 @@ describe('SocketWriter', () => {
     parts.push(tail);
     expect(writer.write(tail)).toBe(false);
     const drained = new Promise((r) => local.once('drain', r));
-    const got = received(peer, totalLength(parts));
-    peer.resume();
+    const delivered = receivesAfterResume(peer, parts);
     await drained;
     expect(writer.isIdle).toBe(true);
-    expect((await got).equals(Buffer.concat(parts))).toBe(true);
+    expect(await delivered).toBe(true);
   });
 
   it('keeps order with the stream when the stream has bytes queued', async () => {
@@ -106,9 +118,7 @@ describe('SocketWriter', () => {
     const mine = randomBytes(5000);
     parts.push(mine);
     writer.write(mine);
-    const got = received(peer, totalLength(parts));
-    peer.resume();
-    expect((await got).equals(Buffer.concat(parts))).toBe(true);
+    expect(await receivesAfterResume(peer, parts)).toBe(true);
   });
 
   it('destroys the socket with the write error when the peer is gone, without throwing', async () => {
@@ -125,20 +135,12 @@ describe('SocketWriter', () => {
   });
 
   it('writes through the stream on a socket that is not connected yet', async () => {
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as net.AddressInfo).port;
-    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
-    const local = net.connect({ host: '127.0.0.1', port });
-    const writer = new SocketWriter(local);
-    expect(local.connecting).toBe(true);
-    writer.write(Buffer.from('early'));
-    const peer = await accepted;
-    cleanup.push(() => {
-      local.destroy();
-      peer.destroy();
-      server.close();
+    let wasConnecting = false;
+    const { peer } = await pair((local) => {
+      wasConnecting = local.connecting;
+      new SocketWriter(local).write(Buffer.from('early'));
     });
+    expect(wasConnecting).toBe(true);
     expect((await received(peer, 5)).toString()).toBe('early');
   });
 });
